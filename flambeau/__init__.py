@@ -1,0 +1,87 @@
+"""flambeau: a deep-learning framework on NumPy with PyTorch's API.
+
+``import flambeau as torch`` gives tensors with reverse-mode autograd, ``nn``, ``optim``,
+``utils.data`` and ``vision`` (torchvision's role).
+"""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from ._dtype import (dtype, float32, float64, float16, int64, int32, int16, int8, uint8,  # noqa: F401
+                     float, double, half, long, int, short, get_default_dtype, set_default_dtype,
+                     promote_types, result_type as _result_type)
+from ._dtype import bool_ as bool  # noqa: F401,A001  (torch.bool)
+from .backend import device  # noqa: F401
+from ._tensor import Tensor, Size  # noqa: F401
+from ._tensor_str import set_printoptions  # noqa: F401
+from ._creation import (tensor, as_tensor, asarray, from_numpy, zeros, ones, empty, full,  # noqa: F401
+                        zeros_like, ones_like, empty_like, full_like, eye, arange, linspace, logspace, rand,
+                        randn, randint, randperm, rand_like, randn_like, randint_like, normal, bernoulli,
+                        multinomial, poisson, FloatTensor, DoubleTensor, HalfTensor, LongTensor,
+                        IntTensor, ShortTensor, CharTensor, ByteTensor, BoolTensor)
+from .random import Generator, manual_seed, seed, initial_seed, get_rng_state, set_rng_state  # noqa: F401
+from .random import default_generator  # noqa: F401
+from .autograd import no_grad, enable_grad, set_grad_enabled, inference_mode, is_grad_enabled  # noqa: F401
+from .ops import (  # noqa: F401
+    add, sub, subtract, mul, multiply, div, divide, true_divide, floor_divide, remainder, fmod, pow, neg,
+    negative, abs, absolute, exp, exp2, log, log2, log10, log1p, expm1, sqrt, rsqrt, sin, cos, tan, tanh,
+    sigmoid, asin, acos, atan, arcsin, arccos, arctan, sinh, cosh, erf, reciprocal, square, relu, sign,
+    floor, ceil, trunc, fix, round, frac, clamp, clip, clamp_min, clamp_max, maximum, minimum, fmax, fmin,
+    where, lerp, eq, ne, lt, le, gt, ge, greater, greater_equal, less, less_equal, not_equal, equal,
+    logical_and, logical_or, logical_xor, logical_not, bitwise_and, bitwise_or, bitwise_xor, bitwise_not,
+    isnan, isinf, isfinite, isclose, allclose, nan_to_num, clone,
+    sum, mean, nansum, prod, max, min, amax, amin, argmax, argmin, var, std, var_mean, std_mean, norm,
+    logsumexp, softmax, log_softmax, cumsum, cumprod, all, any, count_nonzero, median,
+    reshape, flatten, ravel, unflatten, permute, transpose, swapaxes, swapdims, t, movedim, moveaxis,
+    broadcast_to, broadcast_tensors, squeeze, unsqueeze, narrow, select, split, chunk, tensor_split, unbind,
+    diagonal, cat, concat, concatenate, stack, hstack, vstack, repeat_interleave, tile, flip, fliplr, flipud,
+    roll, tril, triu, sort, argsort, topk, kthvalue,
+    gather, scatter, scatter_add, index_select, take, take_along_dim, masked_fill, masked_select, nonzero,
+    argwhere, index_add, index_fill, index_put,
+    matmul, mm, bmm, mv, dot, inner, vdot, outer, ger, addmm, einsum, tensordot,
+)
+from .serialization import save, load  # noqa: F401
+from . import autograd, backends, cuda, accelerator, mps, ops  # noqa: F401,E402
+
+is_tensor = lambda obj: isinstance(obj, Tensor)  # noqa: E731
+
+
+def is_floating_point(input) -> bool:
+    return input.is_floating_point()
+
+
+def numel(input) -> int:
+    return input.numel()
+
+
+def result_type(tensor1, tensor2):
+    return _result_type(tensor1, tensor2)
+
+
+def is_grad_enabled_():  # pragma: no cover - kept private
+    return is_grad_enabled()
+
+
+def set_default_device(device_):
+    from .backend import check_device
+    check_device(device_)
+
+
+def get_num_threads() -> int:
+    import os
+    return os.cpu_count() or 1
+
+
+def set_num_threads(n) -> None:
+    """Accepted for compatibility; BLAS threads are set by the environment (OMP_NUM_THREADS)."""
+
+
+def use_deterministic_algorithms(mode, *, warn_only=False) -> None:
+    """Accepted for compatibility: every flambeau op is deterministic."""
+
+
+def compile(model=None, **kwargs):
+    """``torch.compile``: flambeau runs eagerly; the model is returned unchanged."""
+    if model is None:
+        return lambda m: m
+    return model

@@ -1,0 +1,9 @@
+"""All op functions, by family. ``flambeau.<op>`` and ``Tensor.<op>`` are these functions."""
+from .elementwise import *  # noqa: F401,F403
+from .elementwise import abs, pow, round  # noqa: F401  (shadow builtins on purpose)
+from .reduce import *  # noqa: F401,F403
+from .reduce import sum, max, min, all, any  # noqa: F401
+from .shape import *  # noqa: F401,F403
+from .indexing import *  # noqa: F401,F403
+from .linalg import *  # noqa: F401,F403
+from .inplace import inplace, check_inplace, ufunc_inplace  # noqa: F401

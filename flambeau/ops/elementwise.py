@@ -1,0 +1,776 @@
+"""Elementwise ops: arithmetic, unary math, comparisons, ``where``, ``clamp``, casts.
+
+Each op is an ArrayFunction with forward and backward side by side. Binary ops broadcast;
+their backward returns gradients in the broadcast shape and the engine sums them back to
+each input's shape.
+"""
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from .. import _dtype as D
+from ..autograd.function import ArrayFunction
+from .._tensor import Tensor, _wrap
+from ._util import promote, fmt_shape
+
+
+def _check_broadcast(a, b, op):
+    sa, sb = np.shape(a), np.shape(b)
+    if sa == sb:
+        return
+    try:
+        np.broadcast_shapes(sa, sb)
+    except ValueError:
+        raise RuntimeError(f"{op}: the size of tensor a {fmt_shape(sa)} must match the size of tensor b "
+                           f"{fmt_shape(sb)} at a non-singleton dimension (shapes are not "
+                           f"broadcastable)") from None
+
+
+# ---------------------------------------------------------------------------- arithmetic
+class Add(ArrayFunction):
+    _node_name = "AddBackward0"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return a + b
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, g
+
+
+class Sub(ArrayFunction):
+    _node_name = "SubBackward0"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return a - b
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, (-g if ctx.needs_input_grad[1] else None)
+
+
+class Mul(ArrayFunction):
+    _node_name = "MulBackward0"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        na, nb = ctx.needs_input_grad
+        return (g * b if na else None), (g * a if nb else None)
+
+
+class Div(ArrayFunction):
+    _node_name = "DivBackward0"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a / b
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        na, nb = ctx.needs_input_grad
+        ga = g / b if na else None
+        gb = -g * a / (b * b) if nb else None
+        return ga, gb
+
+
+class Neg(ArrayFunction):
+    _node_name = "NegBackward0"
+
+    @staticmethod
+    def forward(ctx, a):
+        return -a
+
+    @staticmethod
+    def backward(ctx, g):
+        return -g
+
+
+class Pow(ArrayFunction):
+    """``a ** b`` with both operands tensors (or arrays)."""
+
+    _node_name = "PowBackward1"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        out = np.power(a, b)
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b, out = ctx.saved_tensors
+        na, nb = ctx.needs_input_grad
+        ga = gb = None
+        if na:
+            # b * a^(b-1), taken as 0 where b == 0 (PyTorch's convention)
+            ga = g * np.where(b == 0, 0, b * np.power(a, b - 1))
+        if nb:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                # d/db a^b = a^b log a, defined as 0 where a == 0 and b >= 0
+                gb = g * np.where((a == 0) & (b >= 0), 0, out * np.log(a))
+        return ga, gb
+
+
+class PowScalar(ArrayFunction):
+    """``a ** p`` for a Python-number exponent ``p``."""
+
+    _node_name = "PowBackward0"
+
+    @staticmethod
+    def forward(ctx, a, p):
+        ctx.save_for_backward(a)
+        ctx.p = p
+        if p == 2:
+            return a * a
+        return np.power(a, a.dtype.type(p) if a.dtype.kind == "f" else p)
+
+    @staticmethod
+    def backward(ctx, g):
+        (a,) = ctx.saved_tensors
+        p = ctx.p
+        if p == 0:
+            return np.zeros_like(g)
+        if p == 2:
+            return g * (a + a)
+        return g * (p * np.power(a, a.dtype.type(p - 1)))
+
+
+class RPowScalar(ArrayFunction):
+    """``s ** a`` for a Python-number base ``s``."""
+
+    _node_name = "PowBackward2"
+
+    @staticmethod
+    def forward(ctx, a, s):
+        out = np.power(a.dtype.type(s), a)
+        ctx.save_for_backward(out)
+        ctx.s = s
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        (out,) = ctx.saved_tensors
+        return g * out * out.dtype.type(np.log(ctx.s)) if ctx.s > 0 else g * 0
+
+
+def _binary(fn, a, b, name):
+    a, b = promote(a, b, name)
+    if type(a) is np.ndarray and type(b) is np.ndarray:
+        return _wrap(fn.forward(None, a, b))
+    try:
+        return fn.apply(a, b)
+    except ValueError:
+        _check_broadcast(a._data if isinstance(a, Tensor) else a,
+                         b._data if isinstance(b, Tensor) else b, name)
+        raise
+
+
+def add(input, other, *, alpha=1, out=None):
+    if alpha != 1:
+        other = mul(other, alpha)
+    return _out(_binary(Add, input, other, "add"), out)
+
+
+def sub(input, other, *, alpha=1, out=None):
+    if alpha != 1:
+        other = mul(other, alpha)
+    if isinstance(input, Tensor) and input._data.dtype == np.bool_ and \
+            isinstance(other, Tensor) and other._data.dtype == np.bool_:
+        raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. "
+                           "Use the `^` or `logical_xor()` operator instead.")
+    return _out(_binary(Sub, input, other, "sub"), out)
+
+
+subtract = sub
+
+
+def mul(input, other, *, out=None):
+    return _out(_binary(Mul, input, other, "mul"), out)
+
+
+multiply = mul
+
+
+def div(input, other, *, rounding_mode=None, out=None):
+    if rounding_mode == "floor":
+        return _out(floor_divide(input, other), out)
+    if rounding_mode == "trunc":
+        return _out(trunc(_true_div(input, other)) if _is_float_op(input, other)
+                    else _int_div_trunc(input, other), out)
+    if rounding_mode is not None:
+        raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
+                         f"'{rounding_mode}'")
+    return _out(_true_div(input, other), out)
+
+
+divide = div
+true_divide = div
+
+
+def _is_float_op(a, b):
+    return D.result_type(*(x for x in (a, b))).is_floating_point
+
+
+def _true_div(a, b):
+    # int / int is a float division in PyTorch: promote to the default float dtype first
+    if not _is_float_op(a, b):
+        f = D.get_default_dtype()
+        a = to_dtype(a, f) if isinstance(a, Tensor) else builtins.float(a)
+        b = to_dtype(b, f) if isinstance(b, Tensor) else builtins.float(b)
+    return _binary(Div, a, b, "div")
+
+
+def _int_div_trunc(a, b):
+    a, b = promote(a, b, "div")
+    ad = a._data if isinstance(a, Tensor) else a
+    bd = b._data if isinstance(b, Tensor) else b
+    return _wrap(np.trunc(np.true_divide(ad, bd)).astype(np.result_type(ad, bd)))
+
+
+def floor_divide(input, other, *, out=None):
+    a, b = promote(input, other, "floor_divide")
+    ad = a._data if isinstance(a, Tensor) else a
+    bd = b._data if isinstance(b, Tensor) else b
+    if np.result_type(ad, bd).kind in "iu" and np.any(bd == 0):
+        raise RuntimeError("ZeroDivisionError")
+    # not differentiable (gradient zero almost everywhere): no graph, like PyTorch's floor_divide
+    return _out(_wrap(np.floor_divide(ad, bd)), out)
+
+
+def remainder(input, other, *, out=None):
+    a, b = promote(input, other, "remainder")
+    if isinstance(a, Tensor) and a._requires_grad:
+        # a - floor(a/b)*b: gradient 1 w.r.t. a
+        q = _wrap(np.floor_divide(a._data, b._data if isinstance(b, Tensor) else b))
+        return _out(sub(a, mul(q, b)), out)
+    ad = a._data if isinstance(a, Tensor) else a
+    bd = b._data if isinstance(b, Tensor) else b
+    if np.result_type(ad, bd).kind in "iu" and np.any(bd == 0):
+        raise RuntimeError("ZeroDivisionError")
+    return _out(_wrap(np.remainder(ad, bd)), out)
+
+
+def fmod(input, other):
+    a, b = promote(input, other, "fmod")
+    ad = a._data if isinstance(a, Tensor) else a
+    bd = b._data if isinstance(b, Tensor) else b
+    return _wrap(np.fmod(ad, bd))
+
+
+def pow(input, exponent, *, out=None):
+    if isinstance(input, Tensor) and not isinstance(exponent, Tensor):
+        if isinstance(exponent, (builtins.int, builtins.float, np.number)) and not isinstance(exponent, builtins.bool):
+            if input._data.dtype.kind != "f" and isinstance(exponent, (builtins.float, np.floating)):
+                input = to_dtype(input, D.get_default_dtype())
+            if input._data.dtype.kind in "iu" and exponent < 0:
+                raise RuntimeError("Integers to negative integer powers are not allowed.")
+            return _out(PowScalar.apply(input, exponent), out)
+    if not isinstance(input, Tensor) and isinstance(exponent, Tensor) and \
+            isinstance(input, (builtins.int, builtins.float)) and exponent._data.dtype.kind == "f":
+        return _out(RPowScalar.apply(exponent, input), out)
+    return _out(_binary(Pow, input, exponent, "pow"), out)
+
+
+def neg(input, *, out=None):
+    if input._data.dtype == np.bool_:
+        raise RuntimeError("Negation, the `-` operator, on a bool tensor is not supported. "
+                           "If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.")
+    return _out(Neg.apply(input), out)
+
+
+negative = neg
+
+
+def _out(result, out):
+    """Support the ``out=`` argument: write into ``out`` (resizing it like PyTorch)."""
+    if out is None:
+        return result
+    if out._data.shape != result._data.shape:
+        out._data = np.empty(result._data.shape, out._data.dtype)
+    np.copyto(out._data, result._data, casting="unsafe")
+    out._version[0] += 1
+    return out
+
+
+# ---------------------------------------------------------------------------- unary math
+def _unary(name, fwd, bwd, saves="x", node=None):
+    """Build a unary ArrayFunction: ``bwd(g, x, y)`` gets the input ``x`` and/or output ``y``."""
+
+    def forward(ctx, x):
+        y = fwd(x)
+        if saves == "x":
+            ctx.save_for_backward(x)
+        elif saves == "y":
+            ctx.save_for_backward(y)
+        elif saves == "xy":
+            ctx.save_for_backward(x, y)
+        return y
+
+    def backward(ctx, g):
+        s = ctx.saved_tensors
+        if saves == "x":
+            return bwd(g, s[0], None)
+        if saves == "y":
+            return bwd(g, None, s[0])
+        if saves == "xy":
+            return bwd(g, s[0], s[1])
+        return bwd(g, None, None)
+
+    cls = type(name, (ArrayFunction,), {"forward": staticmethod(forward), "backward": staticmethod(backward),
+                                        "_node_name": node or name + "Backward0"})
+    return cls
+
+
+def _sigmoid(x):
+    # numerically stable in both tails: exp never overflows
+    e = np.exp(-np.abs(x))
+    return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+Exp = _unary("Exp", np.exp, lambda g, x, y: g * y, "y")
+Exp2 = _unary("Exp2", np.exp2, lambda g, x, y: g * y * y.dtype.type(np.log(2.0)), "y")
+Log = _unary("Log", np.log, lambda g, x, y: g / x, "x")
+Log2 = _unary("Log2", np.log2, lambda g, x, y: g / (x * x.dtype.type(np.log(2.0))), "x")
+Log10 = _unary("Log10", np.log10, lambda g, x, y: g / (x * x.dtype.type(np.log(10.0))), "x")
+Log1p = _unary("Log1p", np.log1p, lambda g, x, y: g / (1 + x), "x")
+Expm1 = _unary("Expm1", np.expm1, lambda g, x, y: g * (y + 1), "y")
+Sqrt = _unary("Sqrt", np.sqrt, lambda g, x, y: g / (2 * y), "y")
+Rsqrt = _unary("Rsqrt", lambda x: 1 / np.sqrt(x), lambda g, x, y: -0.5 * g * y * y * y, "y")
+Sin = _unary("Sin", np.sin, lambda g, x, y: g * np.cos(x), "x")
+Cos = _unary("Cos", np.cos, lambda g, x, y: -g * np.sin(x), "x")
+Tan = _unary("Tan", np.tan, lambda g, x, y: g * (1 + y * y), "y")
+Tanh = _unary("Tanh", np.tanh, lambda g, x, y: g * (1 - y * y), "y")
+Sigmoid = _unary("Sigmoid", _sigmoid, lambda g, x, y: g * y * (1 - y), "y")
+Asin = _unary("Asin", np.arcsin, lambda g, x, y: g / np.sqrt(1 - x * x), "x")
+Acos = _unary("Acos", np.arccos, lambda g, x, y: -g / np.sqrt(1 - x * x), "x")
+Atan = _unary("Atan", np.arctan, lambda g, x, y: g / (1 + x * x), "x")
+Sinh = _unary("Sinh", np.sinh, lambda g, x, y: g * np.cosh(x), "x")
+Cosh = _unary("Cosh", np.cosh, lambda g, x, y: g * np.sinh(x), "x")
+Abs = _unary("Abs", np.abs, lambda g, x, y: g * np.sign(x), "x")
+Reciprocal = _unary("Reciprocal", lambda x: 1 / x, lambda g, x, y: -g * y * y, "y")
+Square = _unary("Square", np.square, lambda g, x, y: 2 * g * x, "x", "PowBackward0")
+Relu = _unary("Relu", lambda x: np.maximum(x, 0), lambda g, x, y: g * (y > 0), "y", "ReluBackward0")
+
+
+def _erf(x):
+    if x.dtype == np.float64 or x.size < 4096:
+        from math import erf as _math_erf
+        return np.vectorize(_math_erf, otypes=[x.dtype])(x) if x.size else x.copy()
+    # float32 at scale: Numerical Recipes' erfc rational approximation (relative error < 1.2e-7,
+    # below float32 resolution), evaluated in float64
+    z = np.abs(x.astype(np.float64))
+    t = 1.0 / (1.0 + 0.5 * z)
+    poly = -z * z - 1.26551223 + t * (1.00002368 + t * (0.37409196 + t * (0.09678418 + t * (
+        -0.18628806 + t * (0.27886807 + t * (-1.13520398 + t * (1.48851587 + t * (
+            -0.82215223 + t * 0.17087277))))))))
+    y = 1 - t * np.exp(poly)
+    return np.where(x >= 0, y, -y).astype(x.dtype)
+
+
+Erf = _unary("Erf", _erf, lambda g, x, y: g * (2 / np.sqrt(np.pi)) * np.exp(-x * x), "x")
+
+def _float_unary(cls, name):
+    def fn(input, *, out=None):
+        if input._data.dtype.kind != "f":
+            input = to_dtype(input, D.get_default_dtype())
+        return _out(cls.apply(input), out)
+    fn.__name__ = name
+    fn.__doc__ = f"``torch.{name}``: elementwise, differentiable."
+    return fn
+
+
+exp = _float_unary(Exp, "exp")
+exp2 = _float_unary(Exp2, "exp2")
+log = _float_unary(Log, "log")
+log2 = _float_unary(Log2, "log2")
+log10 = _float_unary(Log10, "log10")
+log1p = _float_unary(Log1p, "log1p")
+expm1 = _float_unary(Expm1, "expm1")
+sqrt = _float_unary(Sqrt, "sqrt")
+rsqrt = _float_unary(Rsqrt, "rsqrt")
+sin = _float_unary(Sin, "sin")
+cos = _float_unary(Cos, "cos")
+tan = _float_unary(Tan, "tan")
+tanh = _float_unary(Tanh, "tanh")
+sigmoid = _float_unary(Sigmoid, "sigmoid")
+asin = _float_unary(Asin, "asin")
+acos = _float_unary(Acos, "acos")
+atan = _float_unary(Atan, "atan")
+sinh = _float_unary(Sinh, "sinh")
+cosh = _float_unary(Cosh, "cosh")
+erf = _float_unary(Erf, "erf")
+reciprocal = _float_unary(Reciprocal, "reciprocal")
+arcsin, arccos, arctan = asin, acos, atan
+
+
+def abs(input, *, out=None):
+    if input._data.dtype.kind != "f":
+        return _out(_wrap(np.abs(input._data)), out)
+    return _out(Abs.apply(input), out)
+
+
+absolute = abs
+
+
+def square(input, *, out=None):
+    if input._data.dtype.kind != "f":
+        return _out(_wrap(np.square(input._data)), out)
+    return _out(Square.apply(input), out)
+
+
+def relu(input):
+    if input._data.dtype.kind != "f":
+        return _wrap(np.maximum(input._data, 0))
+    return Relu.apply(input)
+
+
+def _zero_grad_unary(np_fn, name):
+    """Piecewise-constant ops: their gradient is zero wherever it exists."""
+
+    class Op(ArrayFunction):
+        _node_name = name.capitalize() + "Backward0"
+
+        @staticmethod
+        def forward(ctx, x):
+            return np_fn(x)
+
+        @staticmethod
+        def backward(ctx, g):
+            return np.zeros_like(g)
+
+    def fn(input, *, out=None):
+        if input._data.dtype.kind != "f":
+            return _out(_wrap(np_fn(input._data)), out)
+        return _out(Op.apply(input), out)
+    fn.__name__ = name
+    return fn
+
+
+sign = _zero_grad_unary(np.sign, "sign")
+floor = _zero_grad_unary(np.floor, "floor")
+ceil = _zero_grad_unary(np.ceil, "ceil")
+trunc = _zero_grad_unary(np.trunc, "trunc")
+fix = trunc
+
+
+class Round(ArrayFunction):
+    _node_name = "RoundBackward0"
+
+    @staticmethod
+    def forward(ctx, x, decimals=0):
+        return np.round(x, decimals)  # round half to even, like PyTorch
+
+    @staticmethod
+    def backward(ctx, g):
+        return np.zeros_like(g)
+
+
+def round(input, *, decimals=0, out=None):
+    if input._data.dtype.kind != "f":
+        return _out(_wrap(input._data.copy()), out)
+    return _out(Round.apply(input, decimals=decimals), out)
+
+
+def frac(input):
+    return sub(input, trunc(input).detach())
+
+
+# ---------------------------------------------------------------------------- clamp, min/max
+class Clamp(ArrayFunction):
+    _node_name = "ClampBackward1"
+
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        ctx.save_for_backward(x)
+        ctx.lo, ctx.hi = lo, hi
+        return np.clip(x, lo, hi)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        lo, hi = ctx.lo, ctx.hi
+        m = np.ones(x.shape, bool) if lo is None else x >= lo
+        if hi is not None:
+            m &= x <= hi
+        return g * m
+
+
+def clamp(input, min=None, max=None, *, out=None):
+    if min is None and max is None:
+        raise RuntimeError("clamp: At least one of 'min' or 'max' must not be None")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        r = input
+        if min is not None:
+            r = maximum(r, min if isinstance(min, Tensor) else _full_like_scalar(r, min))
+        if max is not None:
+            r = minimum(r, max if isinstance(max, Tensor) else _full_like_scalar(r, max))
+        return _out(r, out)
+    x = input
+    if x._data.dtype.kind != "f":
+        if isinstance(min, builtins.float) or isinstance(max, builtins.float):
+            x = to_dtype(x, D.get_default_dtype())
+        else:
+            return _out(_wrap(np.clip(x._data, min, max)), out)
+    dt = x._data.dtype.type
+    lo = None if min is None else dt(min)
+    hi = None if max is None else dt(max)
+    return _out(Clamp.apply(x, lo, hi), out)
+
+
+clip = clamp
+
+
+def clamp_min(input, min):
+    return clamp(input, min=min)
+
+
+def clamp_max(input, max):
+    return clamp(input, max=max)
+
+
+def _full_like_scalar(t, v):
+    return _wrap(np.asarray(v, dtype=t._data.dtype))
+
+
+class Maximum(ArrayFunction):
+    _node_name = "MaximumBackward0"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return np.maximum(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        # ties share the gradient equally, as in PyTorch
+        w = np.where(a == b, 0.5, (a > b)).astype(g.dtype)
+        na, nb = ctx.needs_input_grad
+        return (g * w if na else None), (g * (1 - w) if nb else None)
+
+
+class Minimum(ArrayFunction):
+    _node_name = "MinimumBackward0"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return np.minimum(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        w = np.where(a == b, 0.5, (a < b)).astype(g.dtype)
+        na, nb = ctx.needs_input_grad
+        return (g * w if na else None), (g * (1 - w) if nb else None)
+
+
+def maximum(input, other, *, out=None):
+    return _out(_binary(Maximum, input, other, "maximum"), out)
+
+
+def minimum(input, other, *, out=None):
+    return _out(_binary(Minimum, input, other, "minimum"), out)
+
+
+fmax = maximum
+fmin = minimum
+
+
+# ---------------------------------------------------------------------------- where, lerp
+class Where(ArrayFunction):
+    _node_name = "WhereBackward0"
+
+    @staticmethod
+    def forward(ctx, cond, a, b):
+        ctx.cond = cond
+        return np.where(cond, a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        c = ctx.cond
+        _, na, nb = ctx.needs_input_grad
+        z = g.dtype.type(0)
+        return None, (np.where(c, g, z) if na else None), (np.where(c, z, g) if nb else None)
+
+
+def where(condition, input=None, other=None, *, out=None):
+    if input is None and other is None:
+        from .indexing import nonzero
+        return nonzero(condition, as_tuple=True)
+    cond = condition._data if isinstance(condition, Tensor) else np.asarray(condition)
+    if cond.dtype != np.bool_:
+        raise RuntimeError(f"where expected condition to be a boolean tensor, but got a tensor with "
+                           f"dtype {D.from_numpy_dtype(cond.dtype).name}")
+    a, b = promote(input, other, "where")
+    try:
+        return _out(Where.apply(cond, a, b), out)
+    except ValueError:
+        raise RuntimeError(f"where: shapes condition {fmt_shape(cond.shape)}, input {fmt_shape(np.shape(a))} "
+                           f"and other {fmt_shape(np.shape(b))} are not broadcastable") from None
+
+
+class Lerp(ArrayFunction):
+    _node_name = "LerpBackward1"
+
+    @staticmethod
+    def forward(ctx, start, end, weight):
+        ctx.save_for_backward(start, end, weight)
+        return start + weight * (end - start)
+
+    @staticmethod
+    def backward(ctx, g):
+        s, e, w = ctx.saved_tensors
+        ns, ne, nw = ctx.needs_input_grad
+        return (g * (1 - w) if ns else None), (g * w if ne else None), (g * (e - s) if nw else None)
+
+
+def lerp(input, end, weight, *, out=None):
+    s, e = promote(input, end, "lerp")
+    if not isinstance(weight, Tensor):
+        weight = np.asarray(weight, dtype=(s if isinstance(s, Tensor) else e)._data.dtype)
+    return _out(Lerp.apply(s, e, weight), out)
+
+
+# ---------------------------------------------------------------------------- comparisons, logic
+def _compare(np_fn, name):
+    def fn(input, other, *, out=None):
+        a, b = promote(input, other, name)
+        ad = a._data if isinstance(a, Tensor) else a
+        bd = b._data if isinstance(b, Tensor) else b
+        try:
+            return _out(_wrap(np_fn(ad, bd)), out)
+        except ValueError:
+            _check_broadcast(ad, bd, name)
+            raise
+    fn.__name__ = name
+    fn.__doc__ = f"``torch.{name}``: elementwise comparison; returns a bool tensor."
+    return fn
+
+
+eq = _compare(np.equal, "eq")
+ne = _compare(np.not_equal, "ne")
+lt = _compare(np.less, "lt")
+le = _compare(np.less_equal, "le")
+gt = _compare(np.greater, "gt")
+ge = _compare(np.greater_equal, "ge")
+greater, greater_equal, less, less_equal, not_equal = gt, ge, lt, le, ne
+
+
+def equal(input, other) -> bool:
+    return input._data.shape == other._data.shape and builtins.bool(np.array_equal(input._data, other._data))
+
+
+def _logical(np_fn, name):
+    def fn(input, other, *, out=None):
+        ad = input._data if isinstance(input, Tensor) else np.asarray(input)
+        bd = other._data if isinstance(other, Tensor) else np.asarray(other)
+        return _out(_wrap(np_fn(ad, bd)), out)
+    fn.__name__ = name
+    return fn
+
+
+logical_and = _logical(np.logical_and, "logical_and")
+logical_or = _logical(np.logical_or, "logical_or")
+logical_xor = _logical(np.logical_xor, "logical_xor")
+
+
+def logical_not(input, *, out=None):
+    return _out(_wrap(np.logical_not(input._data)), out)
+
+
+def _bitwise(np_fn, name):
+    def fn(input, other):
+        a, b = promote(input, other, name)
+        ad = a._data if isinstance(a, Tensor) else a
+        bd = b._data if isinstance(b, Tensor) else b
+        if np.result_type(ad, bd).kind == "f":
+            raise RuntimeError(f"\"{name}_cpu\" not implemented for 'Float'")
+        return _wrap(np_fn(ad, bd))
+    fn.__name__ = name
+    return fn
+
+
+bitwise_and = _bitwise(np.bitwise_and, "bitwise_and")
+bitwise_or = _bitwise(np.bitwise_or, "bitwise_or")
+bitwise_xor = _bitwise(np.bitwise_xor, "bitwise_xor")
+
+
+def bitwise_not(input):
+    if input._data.dtype.kind == "f":
+        raise RuntimeError("\"bitwise_not_cpu\" not implemented for 'Float'")
+    return _wrap(np.invert(input._data))
+
+
+def isnan(input):
+    return _wrap(np.isnan(input._data))
+
+
+def isinf(input):
+    return _wrap(np.isinf(input._data))
+
+
+def isfinite(input):
+    return _wrap(np.isfinite(input._data))
+
+
+def isclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False):
+    return _wrap(np.isclose(input._data, other._data if isinstance(other, Tensor) else other,
+                            rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
+    return builtins.bool(np.allclose(input._data, other._data if isinstance(other, Tensor) else other,
+                                     rtol=rtol, atol=atol, equal_nan=equal_nan))
+
+
+def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
+    return _wrap(np.nan_to_num(input._data, nan=nan, posinf=posinf, neginf=neginf))
+
+
+# ---------------------------------------------------------------------------- casts, copies
+class ToDtype(ArrayFunction):
+    _node_name = "ToCopyBackward0"
+
+    @staticmethod
+    def forward(ctx, x, dt):
+        return x.astype(dt)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g  # the engine casts it back to the input's dtype
+
+
+def to_dtype(t, dt):
+    dt = dt.np if isinstance(dt, D.dtype) else np.dtype(dt)
+    if t._requires_grad and dt.kind != "f":
+        return _wrap(t._data.astype(dt))  # a cast to an integer type leaves the graph
+    return ToDtype.apply(t, dt)
+
+
+class Clone(ArrayFunction):
+    _node_name = "CloneBackward0"
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.copy()
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+def clone(input, *, memory_format=None):
+    return Clone.apply(input)

@@ -1,0 +1,404 @@
+"""Indexing: ``__getitem__``/``__setitem__``, gather/scatter, index_select, masked ops.
+
+Basic indexing (ints, slices, None, ``...``) returns a view. Advanced indexing (integer or
+boolean tensors/lists) copies; its backward scatters with ``np.add.at`` so that gradients of
+repeated indices accumulate.
+"""
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from .. import _dtype as D
+from ..autograd.function import ArrayFunction
+from .._tensor import Tensor, _wrap
+from ._util import norm_dim, fmt_shape
+from .shape import _slice_view
+
+
+def _convert_index(index, op="index"):
+    """Turn a PyTorch index into a NumPy one; report whether it is basic (a view)."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    out = []
+    basic = True
+    for i in index:
+        if isinstance(i, Tensor):
+            a = i._data
+            if a.dtype.kind in "iu" and a.ndim == 0:
+                out.append(builtins.int(a))
+                continue
+            if a.dtype.kind not in "iub":
+                raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+            out.append(a)
+            basic = False
+        elif isinstance(i, (list, np.ndarray)):
+            a = np.asarray(i)
+            if a.dtype.kind == "f" or (a.dtype == object):
+                raise IndexError("tensors used as indices must be long, int, byte or bool tensors")
+            out.append(a if a.size else a.astype(np.int64))
+            basic = False
+        elif isinstance(i, slice):
+            if i.step is not None and i.step <= 0:
+                raise ValueError("step must be greater than zero")
+            out.append(slice(_int_or_none(i.start), _int_or_none(i.stop), _int_or_none(i.step)))
+        elif i is None or i is Ellipsis:
+            out.append(i)
+        elif isinstance(i, (builtins.bool, np.bool_)):
+            out.append(builtins.bool(i))
+            basic = False
+        elif isinstance(i, (builtins.int, np.integer)):
+            out.append(builtins.int(i))
+        else:
+            raise TypeError(f"{op}: unsupported index type {type(i).__name__}; use ints, slices, None, "
+                            "Ellipsis, or integer/boolean tensors")
+    return tuple(out), basic
+
+
+def _int_or_none(v):
+    if v is None:
+        return None
+    if isinstance(v, Tensor):
+        return builtins.int(v.item())
+    return builtins.int(v)
+
+
+class Index(ArrayFunction):
+    """Advanced indexing (a copy); backward accumulates repeated indices."""
+
+    _node_name = "IndexBackward0"
+
+    @staticmethod
+    def forward(ctx, x, index):
+        ctx.meta = (x.shape, index)
+        return x[index]
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, index = ctx.meta
+        out = np.zeros(shape, g.dtype)
+        np.add.at(out, index, g)
+        return out
+
+
+def getitem(t, index):
+    idx, basic = _convert_index(index, "__getitem__")
+    if t._data.ndim == 0 and basic and builtins.any(isinstance(i, builtins.int) for i in idx):
+        raise IndexError("invalid index of a 0-dim tensor. Use `tensor.item()` in Python or "
+                         "`tensor.item<T>()` in C++ to convert a 0-dim tensor to a number")
+    if basic:
+        return _slice_view(t, idx)
+    try:
+        return Index.apply(t, idx)
+    except IndexError as e:
+        raise IndexError(str(e).replace("axis", "dimension")) from None
+
+
+class IndexPut(ArrayFunction):
+    """``out = x.clone(); out[index] = v`` (the graph form of ``x[index] = v``)."""
+
+    _node_name = "IndexPutBackward0"
+
+    @staticmethod
+    def forward(ctx, x, v, index):
+        ctx.index = index
+        out = x.copy()
+        out[index] = v
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        index = ctx.index
+        nx, nv = ctx.needs_input_grad
+        gx = None
+        if nx:
+            gx = g.copy()
+            gx[index] = 0
+        return gx, (g[index] if nv else None)
+
+
+def setitem(t, index, value):
+    idx, _ = _convert_index(index, "__setitem__")
+    from .inplace import inplace, check_inplace
+    if isinstance(value, Tensor):
+        if value._requires_grad or t._requires_grad:
+            if value._data.dtype != t._data.dtype:
+                from .elementwise import to_dtype
+                value = to_dtype(value, t._data.dtype)
+            return inplace(t, lambda old, v: IndexPut.apply(old, v, idx), value)
+        v = value._data
+    else:
+        v = np.asarray(value)
+        if v.dtype.kind == "f" and t._data.dtype.kind in "iub":
+            v = v  # numpy truncates like PyTorch's copy into an integer tensor
+    if t._requires_grad:
+        return inplace(t, lambda old: IndexPut.apply(old, v.astype(t._data.dtype), idx))
+    check_inplace(t)
+    try:
+        t._data[idx] = v
+    except ValueError as e:
+        raise RuntimeError(f"__setitem__: shape mismatch: value tensor of shape {fmt_shape(np.shape(v))} cannot "
+                           f"be broadcast to indexing result ({e})") from None
+    t._version[0] += 1
+
+
+# ---------------------------------------------------------------------------- gather / scatter
+def _check_index_tensor(index, op):
+    if not isinstance(index, Tensor):
+        raise TypeError(f"{op}(): index must be a Tensor, got {type(index).__name__}")
+    if index._data.dtype != np.int64:
+        raise RuntimeError(f"{op}(): Expected dtype int64 for index")
+    return index._data
+
+
+class Gather(ArrayFunction):
+    _node_name = "GatherBackward0"
+
+    @staticmethod
+    def forward(ctx, x, axis, idx):
+        ctx.meta = (x.shape, axis, idx)
+        return np.take_along_axis(x, idx, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, axis, idx = ctx.meta
+        out = np.zeros(shape, g.dtype)
+        _scatter_add_arrays(out, axis, idx, g)
+        return out
+
+
+def _scatter_add_arrays(out, axis, idx, src):
+    """out[..., idx[i, j], ...] += src[i, j] along ``axis``, accumulating duplicates."""
+    full = list(np.indices(idx.shape, sparse=True))
+    full[axis] = idx
+    np.add.at(out, tuple(full), src[tuple(slice(0, s) for s in idx.shape)])
+
+
+def _scatter_set_arrays(out, axis, idx, src):
+    full = list(np.indices(idx.shape, sparse=True))
+    full[axis] = idx
+    out[tuple(full)] = src[tuple(slice(0, s) for s in idx.shape)] if np.ndim(src) else src
+
+
+def gather(input, dim, index, *, sparse_grad=False):
+    idx = _check_index_tensor(index, "gather")
+    d = norm_dim(dim, input._data.ndim, "gather")
+    if idx.ndim != input._data.ndim:
+        raise RuntimeError("Index tensor must have the same number of dimensions as input tensor")
+    for k in range(idx.ndim):
+        if k != d and idx.shape[k] > input._data.shape[k]:
+            raise RuntimeError(f"Size does not match at dimension {k} expected index {fmt_shape(idx.shape)} to be "
+                               f"smaller than self {fmt_shape(input._data.shape)} apart from dimension {d}")
+    if idx.size and (idx.min() < -input._data.shape[d] or idx.max() >= input._data.shape[d]):
+        raise RuntimeError(f"index {idx.max()} is out of bounds for dimension {d} with size {input._data.shape[d]}")
+    if builtins.any(idx.shape[k] < input._data.shape[k] for k in range(idx.ndim) if k != d):
+        sl = tuple(slice(0, idx.shape[k]) if k != d else slice(None) for k in range(idx.ndim))
+        return Gather.apply(input[sl], d, idx)
+    return Gather.apply(input, d, idx)
+
+
+class Scatter(ArrayFunction):
+    _node_name = "ScatterBackward0"
+
+    @staticmethod
+    def forward(ctx, x, src, axis, idx, add):
+        ctx.meta = (axis, idx, add, np.shape(src))
+        out = x.copy()
+        (_scatter_add_arrays if add else _scatter_set_arrays)(out, axis, idx, src)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        axis, idx, add, src_shape = ctx.meta
+        nx, ns = ctx.needs_input_grad
+        gx = gs = None
+        if nx:
+            gx = g if add else g.copy()
+            if not add:
+                _scatter_set_arrays(gx, axis, idx, np.zeros((), g.dtype))
+        if ns:
+            gs = np.zeros(src_shape, g.dtype)
+            gs[tuple(slice(0, s) for s in idx.shape)] = np.take_along_axis(g, idx, axis=axis)
+        return gx, gs
+
+
+def scatter(input, dim, index, src=None, *, value=None, reduce=None):
+    if src is None:
+        src = value
+    idx = _check_index_tensor(index, "scatter")
+    d = norm_dim(dim, input._data.ndim, "scatter")
+    if reduce == "add":
+        return scatter_add(input, dim, index, src)
+    if reduce is not None:
+        raise NotImplementedError(f"scatter(reduce={reduce!r}) is not implemented; use 'add'")
+    if not isinstance(src, Tensor):
+        src = np.asarray(src, dtype=input._data.dtype)
+    return Scatter.apply(input, src, d, idx, False)
+
+
+def scatter_add(input, dim, index, src):
+    idx = _check_index_tensor(index, "scatter_add")
+    d = norm_dim(dim, input._data.ndim, "scatter_add")
+    return Scatter.apply(input, src, d, idx, True)
+
+
+class IndexSelect(ArrayFunction):
+    _node_name = "IndexSelectBackward0"
+
+    @staticmethod
+    def forward(ctx, x, axis, idx):
+        ctx.meta = (x.shape, axis, idx)
+        return np.take(x, idx, axis=axis)
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, axis, idx = ctx.meta
+        out = np.zeros(shape, g.dtype)
+        np.add.at(out, (slice(None),) * axis + (idx,), g)
+        return out
+
+
+def index_select(input, dim, index):
+    if not isinstance(index, Tensor) or index._data.dtype.kind not in "iu":
+        raise RuntimeError("index_select(): Expected dtype int32/int64 for index")
+    if index._data.ndim > 1:
+        raise IndexError("index_select(): Index is supposed to be a vector")
+    d = norm_dim(dim, input._data.ndim, "index_select") if input._data.ndim else 0
+    idx = index._data.reshape(-1)
+    n = input._data.shape[d] if input._data.ndim else 1
+    if idx.size and (idx.min() < 0 or idx.max() >= n):
+        raise IndexError(f"index out of range in self (index_select on dimension {d} of size {n})")
+    if input._data.ndim == 0:
+        return input.clone()
+    return IndexSelect.apply(input, d, idx)
+
+
+def take(input, index):
+    return getitem(input.reshape(-1), index)
+
+
+def take_along_dim(input, indices, dim=None):
+    if dim is None:
+        return gather(input.reshape(-1), 0, indices.reshape(-1))
+    return gather(input, dim, indices)
+
+
+class MaskedFill(ArrayFunction):
+    _node_name = "MaskedFillBackward0"
+
+    @staticmethod
+    def forward(ctx, x, mask, value):
+        ctx.mask = mask
+        return np.where(mask, value, x).astype(x.dtype, copy=False)
+
+    @staticmethod
+    def backward(ctx, g):
+        m = ctx.mask
+        nx, _, nv = ctx.needs_input_grad
+        z = g.dtype.type(0)
+        return (np.where(m, z, g) if nx else None), None, \
+            (np.where(m, g, z).sum() if nv else None)
+
+
+def masked_fill(input, mask, value):
+    m = mask._data if isinstance(mask, Tensor) else np.asarray(mask)
+    if m.dtype != np.bool_:
+        raise RuntimeError(f"masked_fill_ only supports boolean masks, but got mask with dtype "
+                           f"{D.from_numpy_dtype(m.dtype).name}")
+    try:
+        np.broadcast_shapes(m.shape, input._data.shape)
+    except ValueError:
+        raise RuntimeError(f"masked_fill: the size of the mask {fmt_shape(m.shape)} must match the size of "
+                           f"tensor {fmt_shape(input._data.shape)}") from None
+    if isinstance(value, Tensor):
+        if value._data.ndim != 0:
+            raise RuntimeError("masked_fill_ only supports a 0-dimensional value tensor, but got tensor with "
+                               f"{value._data.ndim} dimension(s).")
+        if value._data.dtype != input._data.dtype:
+            value = value.to(input.dtype)
+        return MaskedFill.apply(input, m, value)
+    return MaskedFill.apply(input, m, np.asarray(value, dtype=input._data.dtype))
+
+
+def masked_select(input, mask):
+    m = mask._data if isinstance(mask, Tensor) else np.asarray(mask)
+    shape = np.broadcast_shapes(m.shape, input._data.shape)
+    from .shape import expand
+    x = expand(input, shape) if input._data.shape != shape else input
+    return getitem(x, _wrap(np.broadcast_to(m, shape)))
+
+
+def nonzero(input, *, as_tuple=False):
+    nz = np.nonzero(input._data)
+    if as_tuple:
+        if input._data.ndim == 0:
+            return (_wrap(np.zeros(builtins.int(builtins.bool(input._data)), np.int64)),)
+        return tuple(_wrap(a.astype(np.int64)) for a in nz)
+    if input._data.ndim == 0:
+        return _wrap(np.zeros((builtins.int(builtins.bool(input._data)), 0), np.int64))
+    return _wrap(np.stack(nz, axis=1).astype(np.int64) if nz else np.zeros((0, 0), np.int64))
+
+
+def argwhere(input):
+    return nonzero(input)
+
+
+class IndexAdd(ArrayFunction):
+    _node_name = "IndexAddBackward0"
+
+    @staticmethod
+    def forward(ctx, x, axis, idx, src, alpha):
+        ctx.meta = (axis, idx, alpha)
+        out = x.copy()
+        np.add.at(out, (slice(None),) * axis + (idx,), src * alpha if alpha != 1 else src)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        axis, idx, alpha = ctx.meta
+        nx, _, _, ns, _ = ctx.needs_input_grad
+        gs = np.take(g, idx, axis=axis) if ns else None
+        if gs is not None and alpha != 1:
+            gs = gs * alpha
+        return (g if nx else None), None, None, gs, None
+
+
+def index_add(input, dim, index, source, *, alpha=1):
+    d = norm_dim(dim, input._data.ndim, "index_add")
+    return IndexAdd.apply(input, d, index._data.reshape(-1), source, alpha)
+
+
+def index_fill(input, dim, index, value):
+    d = norm_dim(dim, input._data.ndim, "index_fill")
+    mask = np.zeros(input._data.shape[d], bool)
+    mask[index._data.reshape(-1)] = True
+    shape = [1] * input._data.ndim
+    shape[d] = -1
+    return masked_fill(input, _wrap(mask.reshape(shape)), value)
+
+
+def index_put(input, indices, values, accumulate=False):
+    idx, _ = _convert_index(tuple(indices), "index_put")
+    if accumulate:
+        out = input.clone()
+        from .inplace import inplace
+        return inplace(out, lambda old, v: _IndexAccumulate.apply(old, v, idx), values)
+    if not isinstance(values, Tensor):
+        values = np.asarray(values, input._data.dtype)
+    return IndexPut.apply(input, values, idx)
+
+
+class _IndexAccumulate(ArrayFunction):
+    _node_name = "IndexPutBackward0"
+
+    @staticmethod
+    def forward(ctx, x, v, index):
+        ctx.index = index
+        out = x.copy()
+        np.add.at(out, index, v)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        return g, g[ctx.index]

@@ -1,0 +1,250 @@
+"""Contractions: matmul (and mm/bmm/dot/mv/outer), linear, einsum — all through BLAS."""
+from __future__ import annotations
+
+import builtins
+
+import numpy as np
+
+from ..autograd.function import ArrayFunction
+from .._tensor import Tensor, _wrap
+from ._util import promote, fmt_shape
+
+
+class Matmul(ArrayFunction):
+    """``a @ b`` with NumPy's (= PyTorch's) rules for 1-D operands and batch broadcasting."""
+
+    _node_name = "MmBackward0"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return np.matmul(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        na, nb = ctx.needs_input_grad
+        ga = gb = None
+        a2 = a[None, :] if a.ndim == 1 else a
+        b2 = b[:, None] if b.ndim == 1 else b
+        g2 = g
+        if a.ndim == 1:
+            g2 = np.expand_dims(g2, -2)
+        if b.ndim == 1:
+            g2 = np.expand_dims(g2, -1)
+        if na:
+            ga = np.matmul(g2, np.swapaxes(b2, -1, -2))
+            if a.ndim == 1:
+                ga = ga.reshape(ga.shape[:-2] + (ga.shape[-1],))
+                ga = ga.reshape(-1, a.shape[0]).sum(0) if ga.ndim > 1 else ga
+        if nb:
+            if a2.ndim == 2 and g2.ndim > 2:
+                # a shared matrix times a batch: fold the batch into one GEMM
+                g_flat = np.moveaxis(g2, -2, 0).reshape(g2.shape[-2], -1)
+                gb = (a2.T @ g_flat).reshape((a2.shape[1],) + g2.shape[:-2] + (g2.shape[-1],))
+                gb = np.moveaxis(gb, 0, -2)
+            else:
+                gb = np.matmul(np.swapaxes(a2, -1, -2), g2)
+            if b.ndim == 1:
+                gb = gb[..., 0]
+                gb = gb.reshape(-1, b.shape[0]).sum(0) if gb.ndim > 1 else gb
+        return ga, gb
+
+
+def matmul(input, other, *, out=None):
+    a, b = promote(input, other, "matmul")
+    sa, sb = np.shape(a._data if isinstance(a, Tensor) else a), np.shape(b._data if isinstance(b, Tensor) else b)
+    if not sa or not sb:
+        raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are {len(sa)}D and "
+                           f"{len(sb)}D")
+    ka = sa[-1]
+    kb = sb[-2] if len(sb) > 1 else sb[0]
+    if ka != kb:
+        if len(sa) <= 2 and len(sb) <= 2:
+            raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({_rc(sa)} and {_rc(sb)})")
+        raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
+                           f"[{sa[-1]}] but got: [{kb}] (matmul of shapes {fmt_shape(sa)} and {fmt_shape(sb)}).")
+    try:
+        r = Matmul.apply(a, b)
+    except ValueError:
+        raise RuntimeError(f"matmul: batch dimensions of shapes {fmt_shape(sa)} and {fmt_shape(sb)} "
+                           "are not broadcastable") from None
+    from .elementwise import _out
+    return _out(r, out)
+
+
+def _rc(s):
+    return "x".join(str(v) for v in (s if len(s) == 2 else (1,) + tuple(s)))
+
+
+def mm(input, mat2, *, out=None):
+    if input._data.ndim != 2 or mat2._data.ndim != 2:
+        raise RuntimeError(f"mm: expected 2D tensors, got {input._data.ndim}D and {mat2._data.ndim}D "
+                           f"(shapes {fmt_shape(input.shape)} and {fmt_shape(mat2.shape)})")
+    return matmul(input, mat2, out=out)
+
+
+def bmm(input, mat2, *, out=None):
+    if input._data.ndim != 3 or mat2._data.ndim != 3:
+        raise RuntimeError(f"batch1 must be a 3D tensor (bmm got shapes {fmt_shape(input.shape)} and "
+                           f"{fmt_shape(mat2.shape)})")
+    if input._data.shape[0] != mat2._data.shape[0]:
+        raise RuntimeError(f"batch1 and batch2 must have same number of batches, got {input._data.shape[0]} and "
+                           f"{mat2._data.shape[0]}")
+    return matmul(input, mat2, out=out)
+
+
+def mv(input, vec):
+    if input._data.ndim != 2 or vec._data.ndim != 1:
+        raise RuntimeError(f"vector + matrix @ vector expected, got {input._data.ndim}, {vec._data.ndim}")
+    return matmul(input, vec)
+
+
+def dot(input, other):
+    if input._data.ndim != 1 or other._data.ndim != 1:
+        raise RuntimeError(f"1D tensors expected, but got {input._data.ndim}D and {other._data.ndim}D tensors")
+    if input._data.shape != other._data.shape:
+        raise RuntimeError(f"inconsistent tensor size, expected tensor [{input._data.shape[0]}] and src "
+                           f"[{other._data.shape[0]}] to have the same number of elements, but got "
+                           f"{input._data.shape[0]} and {other._data.shape[0]} elements respectively")
+    return matmul(input, other)
+
+
+inner = dot
+vdot = dot
+
+
+def outer(input, vec2):
+    return matmul(input.reshape(-1, 1), vec2.reshape(1, -1))
+
+
+ger = outer
+
+
+def addmm(input, mat1, mat2, *, beta=1, alpha=1):
+    r = matmul(mat1, mat2)
+    if alpha != 1:
+        r = r * alpha
+    return r + (input * beta if beta != 1 else input)
+
+
+class Linear(ArrayFunction):
+    """``x @ W.T + b`` fused: one GEMM forward, two GEMMs and a sum backward."""
+
+    _node_name = "AddmmBackward0"
+
+    @staticmethod
+    def forward(ctx, x, w, b=None):
+        ctx.save_for_backward(x, w)
+        y = np.matmul(x, w.T)
+        if b is not None:
+            y += b
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        x, w = ctx.saved_tensors
+        nx, nw = ctx.needs_input_grad[:2]
+        nb = len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]
+        gx = np.matmul(g, w) if nx else None
+        gw = gb = None
+        if nw or nb:
+            g2 = g.reshape(-1, g.shape[-1])
+            if nw:
+                gw = g2.T @ x.reshape(-1, x.shape[-1])
+            if nb:
+                gb = g2.sum(0)
+        return gx, gw, gb
+
+
+def linear(input, weight, bias=None):
+    if input._data.ndim == 0 or input._data.shape[-1] != weight._data.shape[-1]:
+        s = input._data.shape
+        raise RuntimeError(f"linear: mat1 and mat2 shapes cannot be multiplied "
+                           f"({_rc(s if len(s) == 2 else (builtins.int(np.prod(s[:-1])) if s else 1, s[-1] if s else 1))} "
+                           f"and {weight._data.shape[1] if weight._data.ndim > 1 else weight._data.shape[0]}x"
+                           f"{weight._data.shape[0]}) (input shape {fmt_shape(s)}, weight shape "
+                           f"{fmt_shape(weight._data.shape)})")
+    if input._data.dtype != weight._data.dtype:
+        raise RuntimeError(f"linear: expected input and weight to have the same dtype, but got input "
+                           f"{input.dtype} and weight {weight.dtype}")
+    if weight._data.ndim == 1:
+        r = matmul(input, weight)
+        return r + bias if bias is not None else r
+    if bias is None:
+        return Linear.apply(input, weight)
+    return Linear.apply(input, weight, bias)
+
+
+class Einsum(ArrayFunction):
+    _node_name = "EinsumBackward0"
+
+    @staticmethod
+    def forward(ctx, eq, *ops):
+        ctx.save_for_backward(*ops)
+        ctx.eq = eq
+        return np.einsum(eq, *ops, optimize=True)
+
+    @staticmethod
+    def backward(ctx, g):
+        ops = ctx.saved_tensors
+        ins, out = ctx.eq.split("->")
+        subs = ins.split(",")
+        grads = [None]
+        for i, s in enumerate(subs):
+            if not ctx.needs_input_grad[i + 1]:
+                grads.append(None)
+                continue
+            others = [o for j, o in enumerate(ops) if j != i]
+            osubs = [x for j, x in enumerate(subs) if j != i]
+            # indices of operand i missing elsewhere were summed: einsum broadcasts them back
+            missing = [c for c in s if c not in out and all(c not in x for x in osubs)]
+            gi = np.einsum(",".join([out] + osubs) + "->" + "".join(c for c in s if c not in missing),
+                           g, *others, optimize=True)
+            if missing:
+                shape = [ops[i].shape[k] if c in missing else 1 for k, c in enumerate(s)]
+                keep = [k for k, c in enumerate(s) if c not in missing]
+                gi = np.broadcast_to(np.expand_dims(gi, [k for k in range(len(s)) if k not in keep]),
+                                     ops[i].shape) if shape else gi
+            grads.append(gi)
+        return tuple(grads)
+
+
+def einsum(equation, *operands):
+    if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
+        operands = tuple(operands[0])
+    eq = equation.replace(" ", "")
+    if "->" not in eq:
+        # implicit output: the indices that appear once, in alphabetical order
+        ins = eq.replace(",", "").replace("...", "")
+        out = "".join(sorted(c for c in set(ins) if ins.count(c) == 1))
+        eq = eq + "->" + ("..." if "..." in equation else "") + out
+    for s in eq.split("->")[0].split(","):
+        if "." not in s and len(set(s)) != len(s):
+            raise NotImplementedError(f"einsum: repeated indices within one operand ({s!r}) are not supported")
+    if "..." in eq:
+        raise NotImplementedError("einsum: '...' is not supported; spell the dimensions out")
+    from .. import _dtype as D
+    from .elementwise import to_dtype
+    dt = D.result_type(*operands).np
+    operands = [o if o._data.dtype == dt else to_dtype(o, dt) for o in operands]
+    try:
+        return Einsum.apply(eq, *operands)
+    except ValueError as e:
+        raise RuntimeError(f"einsum(): {e} (equation {equation!r}, operand shapes "
+                           f"{[list(o.shape) for o in operands]})") from None
+
+
+def tensordot(a, b, dims=2):
+    if isinstance(dims, builtins.int):
+        axes = (list(range(a._data.ndim - dims, a._data.ndim)), list(range(dims)))
+    else:
+        axes = ([dims[0]] if isinstance(dims[0], builtins.int) else list(dims[0]),
+                [dims[1]] if isinstance(dims[1], builtins.int) else list(dims[1]))
+    letters = "abcdefghijklmnopqrstuvwxyz"
+    sa = list(letters[:a._data.ndim])
+    sb = list(letters[a._data.ndim:a._data.ndim + b._data.ndim])
+    for i, j in zip(*axes):
+        sb[j % b._data.ndim] = sa[i % a._data.ndim]
+    out = [c for c in sa if c not in sb] + [c for c in sb if c not in sa]
+    return einsum("".join(sa) + "," + "".join(sb) + "->" + "".join(out), a, b)
