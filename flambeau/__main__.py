@@ -1,0 +1,4 @@
+"""``python -m flambeau …`` is the ``flambeau`` command."""
+from .cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,68 @@
+"""The ``flambeau`` command: ``train``, ``eval`` (and ``python -m flambeau``).
+
+Bad arguments and missing data end with one clear line on stderr and exit status 2, never a
+traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+class CLIError(Exception):
+    """An error to report to the user as one line (no traceback)."""
+
+
+def _parser():
+    p = argparse.ArgumentParser(prog="flambeau", description="flambeau: deep learning on NumPy with "
+                                "PyTorch's API. Train and evaluate models from the command line.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    t = sub.add_parser("train", help="train a model on a dataset and write a run folder")
+    t.add_argument("--dataset", default="digits", choices=["digits", "mnist", "fashion-mnist", "cifar10"],
+                   help="dataset (default: digits, embedded in the package, works offline)")
+    t.add_argument("--data-root", default=None,
+                   help="folder holding the dataset files (needed for mnist, fashion-mnist, cifar10; "
+                        "default: $FLAMBEAU_DATA or ./data)")
+    t.add_argument("--model", default=None,
+                   help="linear | mlp | cnn | simple-cnn (default: mlp for digits, cnn for the others)")
+    t.add_argument("--epochs", type=int, default=None, help="passes over the training set")
+    t.add_argument("--batch-size", type=int, default=64)
+    t.add_argument("--lr", type=float, default=None, help="learning rate (default depends on the optimizer)")
+    t.add_argument("--optimizer", default="sgd", choices=["sgd", "adam", "adamw", "adadelta", "adagrad", "rmsprop"])
+    t.add_argument("--momentum", type=float, default=0.9, help="SGD/RMSprop momentum")
+    t.add_argument("--weight-decay", type=float, default=0.0)
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--limit", type=int, default=None, help="use only the first N training images (smoke runs)")
+    t.add_argument("--out", default="runs", help="parent folder of the run folder (default: runs)")
+    t.add_argument("--name", default=None, help="run folder name (default: DATASET-MODEL-TIMESTAMP)")
+    t.add_argument("--no-progress", action="store_true", help="no progress bar")
+    t.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+
+    e = sub.add_parser("eval", help="reload a run's checkpoint and report its test accuracy")
+    e.add_argument("run", help="a run folder written by `flambeau train`")
+    e.add_argument("--data-root", default=None)
+    e.add_argument("--batch-size", type=int, default=256)
+    return p
+
+
+def main(argv=None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        if args.command == "train":
+            from .train import train
+            train(args)
+        elif args.command == "eval":
+            from .train import evaluate_run
+            evaluate_run(args)
+    except CLIError as e:
+        print(f"flambeau {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"flambeau {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return 0

@@ -1,0 +1,272 @@
+"""``flambeau train`` / ``flambeau eval``: the training loop of the course, as a command.
+
+The whole dataset is turned into one float32 tensor up front (normalised with the training
+set's statistics), so a batch is one fancy index: the loop costs what the model costs.
+"""
+from __future__ import annotations
+
+import json
+import os
+import time
+
+import numpy as np
+
+from . import CLIError
+
+DEFAULT_EPOCHS = {"digits": 20, "mnist": 1, "fashion-mnist": 2, "cifar10": 10}
+DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3, "adadelta": 1.0, "adagrad": 1e-2, "rmsprop": 1e-3}
+
+
+# ---------------------------------------------------------------------------- data
+def _data_root(args):
+    root = args.data_root or os.environ.get("FLAMBEAU_DATA") or "data"
+    return root
+
+
+def load_arrays(name, root, train):
+    """Images as uint8 (N, C, H, W), labels as int64 (N,), and the class names."""
+    from ..vision import datasets
+    try:
+        if name == "digits":
+            ds = datasets.Digits(train=train)
+        elif name == "mnist":
+            ds = datasets.MNIST(root, train=train, download=False)
+        elif name == "fashion-mnist":
+            ds = datasets.FashionMNIST(root, train=train, download=False)
+        elif name == "cifar10":
+            ds = datasets.CIFAR10(root, train=train, download=False)
+        else:
+            raise CLIError(f"unknown dataset {name!r}")
+    except (FileNotFoundError, RuntimeError) as e:
+        raise CLIError(f"{e} (use --data-root to point at the folder holding the {name} files)") from None
+    x = np.asarray(ds.data)
+    y = np.asarray(ds.targets, dtype=np.int64)
+    if x.ndim == 3:
+        x = x[:, None]
+    elif x.ndim == 4 and x.shape[-1] in (1, 3):
+        x = x.transpose(0, 3, 1, 2)  # N, H, W, C -> N, C, H, W
+    classes = list(getattr(ds, "classes", [str(i) for i in range(int(y.max()) + 1)]))
+    return np.ascontiguousarray(x), y, classes
+
+
+def _normalise(x, mean, std):
+    return ((x.astype(np.float32) / np.float32(255.0)) - mean) / std
+
+
+# ---------------------------------------------------------------------------- building blocks
+def _optimizer(name, params, lr, momentum, weight_decay):
+    from .. import optim
+    if name == "sgd":
+        return optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if name == "adam":
+        return optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return optim.AdamW(params, lr=lr, weight_decay=weight_decay or 1e-2)
+    if name == "adadelta":
+        return optim.Adadelta(params, lr=lr, weight_decay=weight_decay)
+    if name == "adagrad":
+        return optim.Adagrad(params, lr=lr, weight_decay=weight_decay)
+    if name == "rmsprop":
+        return optim.RMSprop(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    raise CLIError(f"unknown optimizer {name!r}")
+
+
+def _progress(iterable, total, desc, disable):
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return iterable, None
+    bar = tqdm(iterable, total=total, desc=desc, disable=disable, leave=False, dynamic_ncols=True)
+    return bar, bar
+
+
+def evaluate(model, x, y, batch_size=500):
+    """Accuracy, mean loss and predictions of ``model`` on tensors ``x``, ``y``."""
+    import flambeau
+    from ..nn import functional as F
+    model.eval()
+    preds, loss_sum = [], 0.0
+    with flambeau.no_grad():
+        for i in range(0, len(y), batch_size):
+            out = model(x[i:i + batch_size])
+            loss_sum += F.cross_entropy(out, y[i:i + batch_size], reduction="sum").item()
+            preds.append(out.argmax(1).numpy())
+    pred = np.concatenate(preds) if preds else np.zeros(0, np.int64)
+    target = y.numpy()
+    return float((pred == target).mean()) if len(target) else 0.0, loss_sum / max(len(target), 1), pred
+
+
+def confusion_matrix(target, pred, n):
+    m = np.zeros((n, n), np.int64)
+    np.add.at(m, (target, pred), 1)
+    return m
+
+
+# ---------------------------------------------------------------------------- train
+def train(args):
+    import flambeau
+    from ..nn import functional as F
+    from ..vision.models import build
+
+    if args.batch_size <= 0:
+        raise CLIError(f"--batch-size must be positive, got {args.batch_size}")
+    epochs = args.epochs if args.epochs is not None else DEFAULT_EPOCHS[args.dataset]
+    if epochs <= 0:
+        raise CLIError(f"--epochs must be positive, got {epochs}")
+    model_name = args.model or ("mlp" if args.dataset == "digits" else "cnn")
+    lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
+    if lr <= 0:
+        raise CLIError(f"--lr must be positive, got {lr}")
+
+    flambeau.manual_seed(args.seed)
+    root = _data_root(args)
+    xtr, ytr, classes = load_arrays(args.dataset, root, train=True)
+    xte, yte, _ = load_arrays(args.dataset, root, train=False)
+    if args.limit:
+        xtr, ytr = xtr[:args.limit], ytr[:args.limit]
+    # per-channel statistics of the training set (MNIST gives the usual 0.1307 / 0.3081)
+    mean = (xtr.astype(np.float32) / 255).mean(axis=(0, 2, 3), keepdims=True)[0]
+    std = (xtr.astype(np.float32) / 255).std(axis=(0, 2, 3), keepdims=True)[0]
+    std[std == 0] = 1
+    x_train = flambeau.from_numpy(_normalise(xtr, mean, std))
+    x_test = flambeau.from_numpy(_normalise(xte, mean, std))
+    y_train, y_test = flambeau.from_numpy(ytr), flambeau.from_numpy(yte)
+
+    try:
+        model = build(model_name, x_train.shape[1:], len(classes))
+    except ValueError as e:
+        raise CLIError(str(e)) from None
+    optimizer = _optimizer(args.optimizer, model.parameters(), lr, args.momentum, args.weight_decay)
+    n_params = sum(p.numel() for p in model.parameters())
+
+    name = args.name or f"{args.dataset}-{model_name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir = os.path.join(args.out, name)
+    os.makedirs(run_dir, exist_ok=True)
+    config = {"dataset": args.dataset, "model": model_name, "epochs": epochs, "batch_size": args.batch_size,
+              "optimizer": args.optimizer, "lr": lr, "momentum": args.momentum, "weight_decay": args.weight_decay,
+              "seed": args.seed, "limit": args.limit, "in_shape": list(x_train.shape[1:]),
+              "num_classes": len(classes), "classes": classes, "mean": mean.reshape(-1).tolist(),
+              "std": std.reshape(-1).tolist(), "parameters": n_params}
+    _write_json(os.path.join(run_dir, "config.json"), config)
+    print(f"flambeau train: {model_name} ({n_params:,} parameters) on {args.dataset} "
+          f"({len(ytr):,} train / {len(yte):,} test), {epochs} epoch(s), {args.optimizer} lr={lr}")
+
+    n = len(ytr)
+    steps = (n + args.batch_size - 1) // args.batch_size
+    history = []
+    for epoch in range(1, epochs + 1):
+        model.train()
+        t0 = time.perf_counter()
+        perm = flambeau.randperm(n).numpy()
+        batches, bar = _progress(range(steps), steps, f"epoch {epoch}/{epochs}", args.no_progress)
+        seen = correct = 0
+        loss_sum = 0.0
+        for b in batches:
+            idx = flambeau.from_numpy(perm[b * args.batch_size:(b + 1) * args.batch_size])
+            xb, yb = x_train[idx], y_train[idx]
+            out = model(xb)
+            loss = F.cross_entropy(out, yb)
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            k = len(idx)
+            seen += k
+            loss_sum += loss.item() * k
+            correct += int((out.detach().argmax(1) == yb).sum().item())
+            if bar is not None and (b % 10 == 0 or b == steps - 1):
+                bar.set_postfix(loss=f"{loss_sum / seen:.4f}", acc=f"{correct / seen:.4f}")
+        if bar is not None:
+            bar.close()
+        epoch_time = time.perf_counter() - t0
+        test_acc, test_loss, pred = evaluate(model, x_test, y_test)
+        history.append({"epoch": epoch, "train_loss": loss_sum / seen, "train_acc": correct / seen,
+                        "test_loss": test_loss, "test_acc": test_acc, "epoch_time_s": epoch_time})
+        print(f"epoch {epoch:3d}  train loss {loss_sum / seen:.4f}  train acc {correct / seen:.4f}  "
+              f"test loss {test_loss:.4f}  test acc {test_acc:.4f}  ({epoch_time:.1f} s)")
+
+    cm = confusion_matrix(yte, pred, len(classes))
+    flambeau.save(model.state_dict(), os.path.join(run_dir, "model.safetensors"))
+    metrics = {"final_test_acc": history[-1]["test_acc"], "history": history,
+               "confusion_matrix": cm.tolist()}
+    _write_json(os.path.join(run_dir, "metrics.json"), metrics)
+    figures = [] if args.no_figures else _figures(run_dir, history, cm, classes)
+    print(f"test accuracy {history[-1]['test_acc']:.4f}; run folder {run_dir} "
+          f"(model.safetensors, metrics.json{''.join(', ' + f for f in figures)})")
+    return metrics
+
+
+def _write_json(path, obj):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        json.dump(obj, f, indent=2)
+    os.replace(tmp, path)
+
+
+def _figures(run_dir, history, cm, classes):
+    """Loss/accuracy curves and the confusion matrix, when matplotlib is installed."""
+    try:
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    ep = [h["epoch"] for h in history]
+    fig, ax = plt.subplots(1, 2, figsize=(10, 4))
+    ax[0].plot(ep, [h["train_loss"] for h in history], "o-", label="train")
+    ax[0].plot(ep, [h["test_loss"] for h in history], "o-", label="test")
+    ax[0].set_xlabel("epoch")
+    ax[0].set_ylabel("loss")
+    ax[0].legend()
+    ax[1].plot(ep, [h["train_acc"] for h in history], "o-", label="train")
+    ax[1].plot(ep, [h["test_acc"] for h in history], "o-", label="test")
+    ax[1].set_xlabel("epoch")
+    ax[1].set_ylabel("accuracy")
+    ax[1].legend()
+    fig.tight_layout()
+    fig.savefig(os.path.join(run_dir, "curves.png"), dpi=100)
+    plt.close(fig)
+
+    fig, ax = plt.subplots(figsize=(6, 5))
+    im = ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(len(classes)))
+    ax.set_yticks(range(len(classes)))
+    ax.set_xticklabels(classes, rotation=45, ha="right", fontsize=8)
+    ax.set_yticklabels(classes, fontsize=8)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            ax.text(j, i, str(cm[i, j]), ha="center", va="center", fontsize=7,
+                    color="white" if cm[i, j] > cm.max() / 2 else "black")
+    fig.colorbar(im)
+    ax.set_title("confusion matrix (test set)")
+    fig.tight_layout()
+    fig.savefig(os.path.join(run_dir, "confusion.png"), dpi=100)
+    plt.close(fig)
+    return ["curves.png", "confusion.png"]
+
+
+# ---------------------------------------------------------------------------- eval
+def evaluate_run(args):
+    import flambeau
+    from ..vision.models import build
+
+    cfg_path = os.path.join(args.run, "config.json")
+    ckpt = os.path.join(args.run, "model.safetensors")
+    for p in (cfg_path, ckpt):
+        if not os.path.exists(p):
+            raise CLIError(f"{p} not found: is {args.run!r} a run folder written by `flambeau train`?")
+    with open(cfg_path) as f:
+        cfg = json.load(f)
+    model = build(cfg["model"], cfg["in_shape"], cfg["num_classes"])
+    try:
+        model.load_state_dict(flambeau.load(ckpt))
+    except RuntimeError as e:
+        raise CLIError(f"cannot load {ckpt}: {e}") from None
+    xte, yte, _ = load_arrays(cfg["dataset"], _data_root(args), train=False)
+    mean = np.asarray(cfg["mean"], np.float32).reshape(-1, 1, 1)
+    std = np.asarray(cfg["std"], np.float32).reshape(-1, 1, 1)
+    acc, loss, _ = evaluate(model, flambeau.from_numpy(_normalise(xte, mean, std)), flambeau.from_numpy(yte),
+                            args.batch_size)
+    print(f"{cfg['model']} on {cfg['dataset']} test set: accuracy {acc:.4f}, loss {loss:.4f} ({len(yte)} images)")
+    return acc

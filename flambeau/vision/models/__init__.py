@@ -1,0 +1,18 @@
+"""Model definitions (torchvision.models' role) and the registry the ``flambeau`` command uses."""
+from .simple import Reseau1, MLP, Reseau2, SimpleCNN  # noqa: F401
+
+# name -> constructor(in_shape, num_classes)
+REGISTRY = {
+    "linear": Reseau1,
+    "mlp": MLP,
+    "cnn": Reseau2,
+    "simple-cnn": SimpleCNN,
+}
+
+
+def build(name, in_shape, num_classes):
+    try:
+        ctor = REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(sorted(REGISTRY))}") from None
+    return ctor(in_shape=tuple(in_shape), num_classes=num_classes)
