@@ -6,18 +6,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
-DATASETS = os.environ.get("FLAMBEAU_DATASETS")
-
-
-def dataset_root(name):
-    """Path of a real dataset under $FLAMBEAU_DATASETS (../shared/datasets), or skip the test."""
-    if not DATASETS:
-        pytest.skip("real datasets not available: set FLAMBEAU_DATASETS to the shared datasets folder "
-                    "(.ci/run sets it to ../shared/datasets)")
-    path = os.path.join(DATASETS, name)
-    if not os.path.exists(path):
-        pytest.skip(f"dataset {name!r} not found under FLAMBEAU_DATASETS={DATASETS}")
-    return path
+from realdata import dataset_root  # noqa: E402,F401  (re-exported for tests)
 
 
 @pytest.fixture(autouse=True)

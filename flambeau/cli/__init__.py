@@ -1,4 +1,4 @@
-"""The ``flambeau`` command: ``train``, ``eval`` (and ``python -m flambeau``).
+"""The ``flambeau`` command: ``train``, ``eval``, ``run`` (and ``python -m flambeau``).
 
 Bad arguments and missing data end with one clear line on stderr and exit status 2, never a
 traceback.
@@ -25,7 +25,7 @@ def _parser():
                    help="folder holding the dataset files (needed for mnist, fashion-mnist, cifar10; "
                         "default: $FLAMBEAU_DATA or ./data)")
     t.add_argument("--model", default=None,
-                   help="linear | mlp | cnn | simple-cnn (default: mlp for digits, cnn for the others)")
+                   help="linear | mlp | cnn | simple-cnn | resnet20 | resnet32 | resnet56 (default: mlp for digits, cnn for the others)")
     t.add_argument("--epochs", type=int, default=None, help="passes over the training set")
     t.add_argument("--batch-size", type=int, default=64)
     t.add_argument("--lr", type=float, default=None, help="learning rate (default depends on the optimizer)")
@@ -38,6 +38,10 @@ def _parser():
     t.add_argument("--name", default=None, help="run folder name (default: DATASET-MODEL-TIMESTAMP)")
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
+
+    r = sub.add_parser("run", help="run a PyTorch script unchanged, with torch/torchvision resolved to flambeau")
+    r.add_argument("script", help="the Python script")
+    r.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script")
 
     e = sub.add_parser("eval", help="reload a run's checkpoint and report its test accuracy")
     e.add_argument("run", help="a run folder written by `flambeau train`")
@@ -56,6 +60,9 @@ def main(argv=None) -> int:
         if args.command == "train":
             from .train import train
             train(args)
+        elif args.command == "run":
+            from ..compat import run
+            return run(args.script, args.args)
         elif args.command == "eval":
             from .train import evaluate_run
             evaluate_run(args)

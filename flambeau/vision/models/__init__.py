@@ -1,12 +1,17 @@
 """Model definitions (torchvision.models' role) and the registry the ``flambeau`` command uses."""
 from .simple import Reseau1, MLP, Reseau2, SimpleCNN  # noqa: F401
+from .resnet import (ResNet, BasicBlock, Bottleneck, CifarResNet, resnet18, resnet34, resnet50,  # noqa: F401
+                     resnet20, resnet32, resnet44, resnet56, resnet110)
 
-# name -> constructor(in_shape, num_classes)
+# name -> constructor(in_shape=..., num_classes=...)
 REGISTRY = {
     "linear": Reseau1,
     "mlp": MLP,
     "cnn": Reseau2,
     "simple-cnn": SimpleCNN,
+    "resnet20": resnet20,
+    "resnet32": resnet32,
+    "resnet56": resnet56,
 }
 
 
