@@ -1,0 +1,20 @@
+"""``flambeau.optim``: optimizers and learning-rate schedulers (``torch.optim``).
+
+Every optimizer updates its parameters' arrays in place, following PyTorch's single-tensor
+update formulas operation by operation, so results agree with ``torch.optim`` to rounding.
+"""
+from . import lr_scheduler  # noqa: F401
+from .adadelta import Adadelta
+from .adagrad import Adagrad
+from .adam import Adam
+from .adamax import Adamax
+from .adamw import AdamW
+from .lbfgs import LBFGS
+from .nadam import NAdam
+from .optimizer import Optimizer
+from .radam import RAdam
+from .rmsprop import RMSprop
+from .sgd import SGD
+
+__all__ = ["Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "LBFGS", "NAdam", "Optimizer", "RAdam",
+           "RMSprop", "SGD", "lr_scheduler"]
