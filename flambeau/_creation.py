@@ -21,10 +21,37 @@ def _finish(arr, requires_grad=False, device=None):
     return t
 
 
+def _ragged_message(data):
+    """PyTorch's message for nested sequences of unequal lengths."""
+    level = [data]
+    dim = 0
+    while level and builtins.all(isinstance(x, (list, tuple)) for x in level):
+        n = len(level[0])
+        for x in level:
+            if len(x) != n:
+                return f"expected sequence of length {n} at dim {dim} (got {len(x)})"
+        level = [y for x in level for y in x]
+        dim += 1
+    return "expected a rectangular nested sequence"
+
+
 def _infer_np(data, dtype):
     """NumPy array from nested lists/scalars with PyTorch's default dtypes."""
+    try:
+        return _infer_np_inner(data, dtype)
+    except ValueError as e:
+        if isinstance(data, (list, tuple)) and "inhomogeneous" in str(e):
+            raise ValueError(_ragged_message(data)) from None
+        raise
+
+
+def _infer_np_inner(data, dtype):
     if dtype is not None:
-        return np.array(data, dtype=D.as_dtype(dtype).np)
+        dt = D.as_dtype(dtype).np
+        try:
+            return np.array(data, dtype=dt)
+        except OverflowError:
+            raise RuntimeError(f"value cannot be converted to type {dt.name} without overflow") from None
     arr = np.array(data)
     k = arr.dtype.kind
     if k == "f":
@@ -43,6 +70,8 @@ def _from_data(data, dtype):
     if isinstance(data, Tensor):
         arr = data._data.copy()
         return arr if dtype is None else arr.astype(D.as_dtype(dtype).np)
+    if isinstance(data, np.generic):  # a NumPy scalar keeps its dtype, like a 0-d array
+        data = np.asarray(data)
     if isinstance(data, np.ndarray):
         if dtype is None:
             if data.dtype.kind == "O" or data.dtype not in D._FROM_NP:
@@ -158,12 +187,14 @@ def arange(start, end=None, step=1, *, out=None, dtype=None, device=None, requir
         start, end = 0, start
     vals = [v.item() if isinstance(v, Tensor) else v for v in (start, end, step)]
     if step == 0:
-        raise RuntimeError("arange: step must be nonzero")
+        raise RuntimeError("step must be nonzero")
     if dtype is None:
         is_int = builtins.all(isinstance(v, (builtins.int, np.integer)) for v in vals)
         dtype = D.int64 if is_int else D.get_default_dtype()
     dt = D.as_dtype(dtype).np
     start, end, step = vals
+    if (step > 0 and start > end) or (step < 0 and start < end):
+        raise RuntimeError("upper bound and larger bound inconsistent with step sign")
     # compute in float64 then cast, so float32 ranges have PyTorch's length and values
     n = builtins.max(0, int(np.ceil((end - start) / step)))
     arr = (start + step * np.arange(n, dtype=np.float64)).astype(dt) if dt.kind == "f" else \
@@ -280,7 +311,7 @@ def _legacy(dt, name):
             data = args[0]
             if isinstance(data, Tensor):
                 return _wrap(data._data.astype(dt.np, copy=False))
-            return _wrap(np.array(data, dtype=dt.np))
+            return _wrap(_infer_np(data, dt))
         return _wrap(np.zeros(shape_arg(args, name), dt.np))  # FloatTensor(2, 3): a new (2, 3) tensor
     ctor.__name__ = name
     ctor.__doc__ = f"``torch.{name}``: a {dt.name} tensor from data, or of the given size."

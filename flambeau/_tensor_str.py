@@ -43,73 +43,57 @@ def set_printoptions(precision=None, threshold=None, edgeitems=None, linewidth=N
 
 
 class _Formatter:
+    """One width for every element; int/sci/fixed mode decided on the nonzero finite values."""
+
     def __init__(self, values: np.ndarray):
-        self.kind = values.dtype.kind
+        self.floating = values.dtype.kind == "f"
         self.int_mode = True
         self.sci_mode = False
         self.max_width = 1
         p = PRINT_OPTS.precision
         v = values.reshape(-1)
-        if self.kind == "b":
-            self.max_width = max((len(str(bool(x))) for x in v), default=1)
+        if not self.floating:
+            if v.size:
+                self.max_width = max(1, max(len(_plain(x)) for x in v.tolist()))
             return
-        if self.kind in "iu":
-            self.max_width = max((len(str(int(x))) for x in v), default=1)
+        nz = v[np.isfinite(v) & (v != 0)]
+        if nz.size == 0:
             return
-        v = v.astype(np.float64)
-        finite = v[np.isfinite(v)]
-        if finite.size == 0:
-            self.max_width = max((len(_special(x)) for x in v), default=1)
-            return
-        nonzero = np.abs(finite[finite != 0])
-        if np.all(finite == np.ceil(finite)):
-            self.int_mode = True
-            if nonzero.size and (nonzero.max() / nonzero.min() > 1000.0 or nonzero.max() > 1e8):
-                self.sci_mode = True
-                fmts = [f"{x:.{p}e}" for x in finite]
-            else:
-                fmts = [f"{x:.0f}." for x in finite]
-        else:
-            self.int_mode = False
-            if nonzero.size and (nonzero.max() / nonzero.min() > 1000.0 or nonzero.max() > 1e8
-                                 or nonzero.min() < 1e-4):
-                self.sci_mode = True
-                fmts = [f"{x:.{p}e}" for x in finite]
-            else:
-                fmts = [f"{x:.{p}f}" for x in finite]
-        if PRINT_OPTS.sci_mode is not None:
-            self.sci_mode = PRINT_OPTS.sci_mode
-            fmts = [self._fmt(x) for x in finite]
-        self.max_width = max(len(s) for s in fmts)
-        if finite.size != v.size:
-            self.max_width = max(self.max_width, max(len(_special(x)) for x in v[~np.isfinite(v)]))
-
-    def _fmt(self, x):
-        p = PRINT_OPTS.precision
+        vals = nz.tolist()  # Python floats: the exact values, formatted like PyTorch's item()
+        a = np.abs(nz.astype(np.float64))
+        amin, amax = float(a.min()), float(a.max())
+        self.int_mode = bool(np.all(nz == np.ceil(nz)))
+        self.sci_mode = (amax / amin > 1000.0 or amax > 1.0e8 or amin < 1.0e-4
+                         if PRINT_OPTS.sci_mode is None else PRINT_OPTS.sci_mode)
         if self.sci_mode:
-            return f"{x:.{p}e}"
-        if self.int_mode:
-            return f"{x:.0f}."
-        return f"{x:.{p}f}"
+            self.max_width = max(len(f"{x:.{p}e}") for x in vals)
+        elif self.int_mode:
+            self.max_width = max(len(f"{x:.0f}") + 1 for x in vals)
+        else:
+            self.max_width = max(len(f"{x:.{p}f}") for x in vals)
 
     def width(self):
         return self.max_width
 
     def format(self, x) -> str:
-        if self.kind == "b":
-            s = str(bool(x))
-        elif self.kind in "iu":
-            s = str(int(x))
-        else:
+        p = PRINT_OPTS.precision
+        if self.floating:
             x = float(x)
-            s = self._fmt(x) if math.isfinite(x) else _special(x)
+            if self.sci_mode:
+                s = f"{x:{self.max_width}.{p}e}"
+            elif self.int_mode:
+                s = f"{x:.0f}"
+                if math.isfinite(x):
+                    s += "."
+            else:
+                s = f"{x:.{p}f}"
+        else:
+            s = _plain(x)
         return " " * (self.max_width - len(s)) + s
 
 
-def _special(x):
-    if math.isnan(x):
-        return "nan"
-    return "inf" if x > 0 else "-inf"
+def _plain(x):
+    return str(bool(x)) if isinstance(x, (bool, np.bool_)) else str(int(x))
 
 
 def _summarized_values(a: np.ndarray) -> np.ndarray:
@@ -128,10 +112,12 @@ def _vector_str(a, indent, fmt, summarize):
     e = PRINT_OPTS.edgeitems
     elem_width = fmt.width() + 2
     per_line = max(math.floor((PRINT_OPTS.linewidth - indent) / elem_width), 1)
-    if summarize and a.shape[0] > 2 * e:
-        items = [fmt.format(x) for x in a[:e]] + [" ..."] + [fmt.format(x) for x in a[-e:]]
+    if summarize and not e:
+        items = ["..."]
+    elif summarize and a.shape[0] > 2 * e:
+        items = [fmt.format(x) for x in a[:e].tolist()] + [" ..."] + [fmt.format(x) for x in a[-e:].tolist()]
     else:
-        items = [fmt.format(x) for x in a]
+        items = [fmt.format(x) for x in a.tolist()]
     lines = [items[i:i + per_line] for i in range(0, len(items), per_line)]
     return "[" + (",\n" + " " * (indent + 1)).join(", ".join(line) for line in lines) + "]"
 
@@ -174,10 +160,15 @@ def tensor_repr(t, prefix="tensor(") -> str:
         suffixes.append(f"grad_fn=<{t.grad_fn.name()}>")
     elif t._requires_grad:
         suffixes.append("requires_grad=True")
+    # PyTorch's _add_suffixes, including its count of the last line (two more than its length)
     out = prefix + body
+    parts = [out]
+    last = len(out) - out.rfind("\n") + 1
     for s in suffixes:
-        if len(out.split("\n")[-1]) + len(s) + 2 > PRINT_OPTS.linewidth:
-            out += ",\n" + " " * indent + s
+        if last + len(s) + 2 > PRINT_OPTS.linewidth:
+            parts.append(",\n" + " " * indent + s)
+            last = indent + len(s)
         else:
-            out += ", " + s
-    return out + ")"
+            parts.append(", " + s)
+            last += len(s) + 2
+    return "".join(parts) + ")"

@@ -32,7 +32,10 @@ def promote(a, b, op="op"):
     dt = D.result_type(t, s).np
     if t._data.dtype != dt:
         t = to_dtype(t, dt)
-    s = np.asarray(s, dtype=dt)
+    try:
+        s = np.asarray(s, dtype=dt)
+    except OverflowError:  # an out-of-range Python int wraps around, as in PyTorch's cast
+        s = np.asarray(s).astype(dt)
     return (t, s) if ta else (s, t)
 
 

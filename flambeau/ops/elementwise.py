@@ -74,14 +74,16 @@ class Div(ArrayFunction):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return a / b
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return a / b
 
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
         na, nb = ctx.needs_input_grad
-        ga = g / b if na else None
-        gb = -g * a / (b * b) if nb else None
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            ga = g / b if na else None
+            gb = -g * a / (b * b) if nb else None
         return ga, gb
 
 
@@ -104,7 +106,8 @@ class Pow(ArrayFunction):
 
     @staticmethod
     def forward(ctx, a, b):
-        out = np.power(a, b)
+        with np.errstate(all="ignore"):
+            out = np.power(a, b)
         ctx.save_for_backward(a, b, out)
         return out
 
@@ -115,9 +118,10 @@ class Pow(ArrayFunction):
         ga = gb = None
         if na:
             # b * a^(b-1), taken as 0 where b == 0 (PyTorch's convention)
-            ga = g * np.where(b == 0, 0, b * np.power(a, b - 1))
+            with np.errstate(all="ignore"):
+                ga = g * np.where(b == 0, 0, b * np.power(a, b - 1))
         if nb:
-            with np.errstate(divide="ignore", invalid="ignore"):
+            with np.errstate(all="ignore"):
                 # d/db a^b = a^b log a, defined as 0 where a == 0 and b >= 0
                 gb = g * np.where((a == 0) & (b >= 0), 0, out * np.log(a))
         return ga, gb
@@ -134,7 +138,10 @@ class PowScalar(ArrayFunction):
         ctx.p = p
         if p == 2:
             return a * a
-        return np.power(a, a.dtype.type(p) if a.dtype.kind == "f" else p)
+        if a.dtype.kind == "b":
+            return np.power(a.astype(np.int64), p).astype(np.bool_) if p else np.ones_like(a)
+        with np.errstate(all="ignore"):
+            return np.power(a, a.dtype.type(p))
 
     @staticmethod
     def backward(ctx, g):
@@ -144,7 +151,8 @@ class PowScalar(ArrayFunction):
             return np.zeros_like(g)
         if p == 2:
             return g * (a + a)
-        return g * (p * np.power(a, a.dtype.type(p - 1)))
+        with np.errstate(all="ignore"):
+            return g * (p * np.power(a, a.dtype.type(p - 1)))
 
 
 class RPowScalar(ArrayFunction):
@@ -154,15 +162,44 @@ class RPowScalar(ArrayFunction):
 
     @staticmethod
     def forward(ctx, a, s):
-        out = np.power(a.dtype.type(s), a)
-        ctx.save_for_backward(out)
+        with np.errstate(all="ignore"):
+            out = np.power(a.dtype.type(s), a)
+        ctx.save_for_backward(a, out)
         ctx.s = s
         return out
 
     @staticmethod
     def backward(ctx, g):
-        (out,) = ctx.saved_tensors
-        return g * out * out.dtype.type(np.log(ctx.s)) if ctx.s > 0 else g * 0
+        a, out = ctx.saved_tensors
+        s = ctx.s
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_s = out.dtype.type(np.log(np.float64(s)) if s > 0 else (-np.inf if s == 0 else np.nan))
+            r = g * out * log_s
+        if s == 0:
+            r = np.where(a >= 0, out.dtype.type(0), r)
+        return r
+
+
+class Rsub(ArrayFunction):
+    """``s - a`` for a Python-number ``s`` (PyTorch's ``rsub``)."""
+
+    _node_name = "RsubBackward1"
+
+    @staticmethod
+    def forward(ctx, a, s):
+        return s - a
+
+    @staticmethod
+    def backward(ctx, g):
+        return -g
+
+
+def _scalar_as(v, dt):
+    """A Python number as a 0-d array of ``dt``; integers wrap around like PyTorch's casts."""
+    try:
+        return np.asarray(v, dtype=dt)
+    except OverflowError:
+        return np.asarray(v).astype(dt)
 
 
 def _binary(fn, a, b, name):
@@ -183,13 +220,25 @@ def add(input, other, *, alpha=1, out=None):
     return _out(_binary(Add, input, other, "add"), out)
 
 
+def _is_bool(x):
+    return (x._data.dtype == np.bool_) if isinstance(x, Tensor) else isinstance(x, (builtins.bool, np.bool_))
+
+
 def sub(input, other, *, alpha=1, out=None):
-    if alpha != 1:
-        other = mul(other, alpha)
-    if isinstance(input, Tensor) and input._data.dtype == np.bool_ and \
-            isinstance(other, Tensor) and other._data.dtype == np.bool_:
+    ba, bb = _is_bool(input), _is_bool(other)
+    if ba and bb:
         raise RuntimeError("Subtraction, the `-` operator, with two bool tensors is not supported. "
                            "Use the `^` or `logical_xor()` operator instead.")
+    if ba or bb:
+        raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. "
+                           "If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.")
+    if alpha != 1:
+        other = mul(other, alpha)
+    if not isinstance(input, Tensor) and isinstance(other, Tensor) and \
+            isinstance(input, (builtins.int, builtins.float, np.number)):
+        dt = D.result_type(other, input).np
+        o = other if other._data.dtype == dt else to_dtype(other, dt)
+        return _out(Rsub.apply(o, _scalar_as(input, dt)), out)
     return _out(_binary(Sub, input, other, "sub"), out)
 
 
@@ -203,12 +252,47 @@ def mul(input, other, *, out=None):
 multiply = mul
 
 
+class RoundingDiv(ArrayFunction):
+    """``div(a, b, rounding_mode=...)`` on float tensors: piecewise constant, zero gradient."""
+
+    _node_name = "DivBackward2"
+
+    @staticmethod
+    def forward(ctx, a, b, mode):
+        if mode == "floor":
+            return np.floor_divide(a, b)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.trunc(a / b)
+
+    @staticmethod
+    def backward(ctx, g):
+        na, nb = ctx.needs_input_grad[:2]
+        z = np.zeros_like(g)
+        return (z if na else None), (z if nb else None)
+
+
+class FloorDivide(ArrayFunction):
+    """``a // b``: PyTorch records the op but has no derivative for it."""
+
+    _node_name = "NotImplemented"
+
+    @staticmethod
+    def forward(ctx, a, b):
+        return np.floor_divide(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        raise RuntimeError("the derivative for 'floor_divide' is not implemented.")
+
+
 def div(input, other, *, rounding_mode=None, out=None):
-    if rounding_mode == "floor":
-        return _out(floor_divide(input, other), out)
-    if rounding_mode == "trunc":
-        return _out(trunc(_true_div(input, other)) if _is_float_op(input, other)
-                    else _int_div_trunc(input, other), out)
+    if rounding_mode in ("floor", "trunc"):
+        if not _is_float_op(input, other):
+            return _out(floor_divide(input, other) if rounding_mode == "floor" else
+                        _int_div_trunc(input, other), out)
+        a, b = promote(input, other, "div")
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return _out(RoundingDiv.apply(a, b, rounding_mode), out)
     if rounding_mode is not None:
         raise ValueError(f"div expected rounding_mode to be one of None, 'trunc', or 'floor' but found "
                          f"'{rounding_mode}'")
@@ -224,6 +308,9 @@ def _is_float_op(a, b):
 
 
 def _true_div(a, b):
+    if not isinstance(a, Tensor) and isinstance(b, Tensor) and \
+            isinstance(a, (builtins.int, builtins.float, builtins.bool, np.number, np.ndarray)):
+        return mul(reciprocal(b), a)  # PyTorch's reflected division
     # int / int is a float division in PyTorch: promote to the default float dtype first
     if not _is_float_op(a, b):
         f = D.get_default_dtype()
@@ -236,49 +323,103 @@ def _int_div_trunc(a, b):
     a, b = promote(a, b, "div")
     ad = a._data if isinstance(a, Tensor) else a
     bd = b._data if isinstance(b, Tensor) else b
-    return _wrap(np.trunc(np.true_divide(ad, bd)).astype(np.result_type(ad, bd)))
+    if np.any(bd == 0):
+        raise RuntimeError("ZeroDivisionError")
+    q = np.floor_divide(ad, bd)
+    # floor -> trunc: add one where the exact quotient was negative and inexact
+    q = q + ((np.remainder(ad, bd) != 0) & ((ad < 0) != (bd < 0))).astype(q.dtype)
+    return _wrap(q)
+
+
+def _arrays(a, b):
+    return (a._data if isinstance(a, Tensor) else a), (b._data if isinstance(b, Tensor) else b)
 
 
 def floor_divide(input, other, *, out=None):
     a, b = promote(input, other, "floor_divide")
-    ad = a._data if isinstance(a, Tensor) else a
-    bd = b._data if isinstance(b, Tensor) else b
-    if np.result_type(ad, bd).kind in "iu" and np.any(bd == 0):
-        raise RuntimeError("ZeroDivisionError")
-    # not differentiable (gradient zero almost everywhere): no graph, like PyTorch's floor_divide
-    return _out(_wrap(np.floor_divide(ad, bd)), out)
+    ad, bd = _arrays(a, b)
+    if np.result_type(ad, bd).kind in "iub":
+        if np.any(bd == 0):
+            raise RuntimeError("ZeroDivisionError")
+        return _out(_wrap(np.floor_divide(ad, bd)), out)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return _out(FloorDivide.apply(a, b), out)
+
+
+class Remainder(ArrayFunction):
+    """Python's modulo (the sign of the divisor); fmod is C's (the sign of the dividend)."""
+
+    _node_name = "RemainderBackward1"
+
+    @staticmethod
+    def forward(ctx, a, b, c_style):
+        ctx.save_for_backward(a, b)
+        ctx.c_style = c_style
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.fmod(a, b) if c_style else np.remainder(a, b)
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        na, nb = ctx.needs_input_grad[:2]
+        gb = None
+        if nb:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                q = np.trunc(a / b) if ctx.c_style else np.floor(a / b)
+            gb = -g * q
+        return (g if na else None), gb
+
+
+class RemainderScalar(Remainder):
+    _node_name = "RemainderBackward0"
+
+
+class Fmod(Remainder):
+    _node_name = "FmodBackward1"
+
+
+class FmodScalar(Remainder):
+    _node_name = "FmodBackward0"
+
+
+def _mod(input, other, out, c_style, name):
+    a, b = promote(input, other, name)
+    ad, bd = _arrays(a, b)
+    if np.result_type(ad, bd).kind in "iub":
+        if np.any(bd == 0):
+            raise RuntimeError("ZeroDivisionError")
+        return _out(_wrap(np.fmod(ad, bd) if c_style else np.remainder(ad, bd)), out)
+    if isinstance(b, Tensor):
+        cls = Fmod if c_style else Remainder
+    else:
+        cls = FmodScalar if c_style else RemainderScalar
+    return _out(cls.apply(a, b, c_style), out)
 
 
 def remainder(input, other, *, out=None):
-    a, b = promote(input, other, "remainder")
-    if isinstance(a, Tensor) and a._requires_grad:
-        # a - floor(a/b)*b: gradient 1 w.r.t. a
-        q = _wrap(np.floor_divide(a._data, b._data if isinstance(b, Tensor) else b))
-        return _out(sub(a, mul(q, b)), out)
-    ad = a._data if isinstance(a, Tensor) else a
-    bd = b._data if isinstance(b, Tensor) else b
-    if np.result_type(ad, bd).kind in "iu" and np.any(bd == 0):
-        raise RuntimeError("ZeroDivisionError")
-    return _out(_wrap(np.remainder(ad, bd)), out)
+    return _mod(input, other, out, False, "remainder")
 
 
-def fmod(input, other):
-    a, b = promote(input, other, "fmod")
-    ad = a._data if isinstance(a, Tensor) else a
-    bd = b._data if isinstance(b, Tensor) else b
-    return _wrap(np.fmod(ad, bd))
+def fmod(input, other, *, out=None):
+    return _mod(input, other, out, True, "fmod")
 
 
 def pow(input, exponent, *, out=None):
+    if isinstance(exponent, Tensor) and D.result_type(input, exponent) is D.bool_:
+        raise NotImplementedError("\"pow\" not implemented for 'Bool'")
     if isinstance(input, Tensor) and not isinstance(exponent, Tensor):
-        if isinstance(exponent, (builtins.int, builtins.float, np.number)) and not isinstance(exponent, builtins.bool):
-            if input._data.dtype.kind != "f" and isinstance(exponent, (builtins.float, np.floating)):
-                input = to_dtype(input, D.get_default_dtype())
-            if input._data.dtype.kind in "iu" and exponent < 0:
+        if isinstance(exponent, (builtins.int, builtins.float, builtins.bool, np.number)):
+            dt = D.result_type(input, exponent).np
+            if input._data.dtype != dt:
+                input = to_dtype(input, dt)
+            if dt.kind in "iu" and exponent < 0:
                 raise RuntimeError("Integers to negative integer powers are not allowed.")
+            if isinstance(exponent, (builtins.bool, np.bool_)):
+                exponent = builtins.int(exponent)
             return _out(PowScalar.apply(input, exponent), out)
     if not isinstance(input, Tensor) and isinstance(exponent, Tensor) and \
-            isinstance(input, (builtins.int, builtins.float)) and exponent._data.dtype.kind == "f":
+            isinstance(input, (builtins.int, builtins.float, np.number)) and \
+            not isinstance(input, (builtins.bool, np.bool_)) and exponent._data.dtype.kind == "f":
         return _out(RPowScalar.apply(exponent, input), out)
     return _out(_binary(Pow, input, exponent, "pow"), out)
 
@@ -309,7 +450,8 @@ def _unary(name, fwd, bwd, saves="x", node=None):
     """Build a unary ArrayFunction: ``bwd(g, x, y)`` gets the input ``x`` and/or output ``y``."""
 
     def forward(ctx, x):
-        y = fwd(x)
+        with np.errstate(all="ignore"):  # inf/nan results are values, as in PyTorch: no warnings
+            y = fwd(x)
         if saves == "x":
             ctx.save_for_backward(x)
         elif saves == "y":
@@ -320,13 +462,14 @@ def _unary(name, fwd, bwd, saves="x", node=None):
 
     def backward(ctx, g):
         s = ctx.saved_tensors
-        if saves == "x":
-            return bwd(g, s[0], None)
-        if saves == "y":
-            return bwd(g, None, s[0])
-        if saves == "xy":
-            return bwd(g, s[0], s[1])
-        return bwd(g, None, None)
+        with np.errstate(all="ignore"):
+            if saves == "x":
+                return bwd(g, s[0], None)
+            if saves == "y":
+                return bwd(g, None, s[0])
+            if saves == "xy":
+                return bwd(g, s[0], s[1])
+            return bwd(g, None, None)
 
     cls = type(name, (ArrayFunction,), {"forward": staticmethod(forward), "backward": staticmethod(backward),
                                         "_node_name": node or name + "Backward0"})
@@ -344,7 +487,7 @@ Exp2 = _unary("Exp2", np.exp2, lambda g, x, y: g * y * y.dtype.type(np.log(2.0))
 Log = _unary("Log", np.log, lambda g, x, y: g / x, "x")
 Log2 = _unary("Log2", np.log2, lambda g, x, y: g / (x * x.dtype.type(np.log(2.0))), "x")
 Log10 = _unary("Log10", np.log10, lambda g, x, y: g / (x * x.dtype.type(np.log(10.0))), "x")
-Log1p = _unary("Log1p", np.log1p, lambda g, x, y: g / (1 + x), "x")
+Log1p = _unary("Log1p", np.log1p, lambda g, x, y: g / (1 + x), "x", "Log1PBackward0")
 Expm1 = _unary("Expm1", np.expm1, lambda g, x, y: g * (y + 1), "y")
 Sqrt = _unary("Sqrt", np.sqrt, lambda g, x, y: g / (2 * y), "y")
 Rsqrt = _unary("Rsqrt", lambda x: 1 / np.sqrt(x), lambda g, x, y: -0.5 * g * y * y * y, "y")
@@ -359,7 +502,7 @@ Atan = _unary("Atan", np.arctan, lambda g, x, y: g / (1 + x * x), "x")
 Sinh = _unary("Sinh", np.sinh, lambda g, x, y: g * np.cosh(x), "x")
 Cosh = _unary("Cosh", np.cosh, lambda g, x, y: g * np.sinh(x), "x")
 Abs = _unary("Abs", np.abs, lambda g, x, y: g * np.sign(x), "x")
-Reciprocal = _unary("Reciprocal", lambda x: 1 / x, lambda g, x, y: -g * y * y, "y")
+Reciprocal = _unary("Reciprocal", lambda x: 1 / x, lambda g, x, y: -g * (y * y), "y")
 Square = _unary("Square", np.square, lambda g, x, y: 2 * g * x, "x", "PowBackward0")
 Relu = _unary("Relu", lambda x: np.maximum(x, 0), lambda g, x, y: g * (y > 0), "y", "ReluBackward0")
 
@@ -415,7 +558,13 @@ reciprocal = _float_unary(Reciprocal, "reciprocal")
 arcsin, arccos, arctan = asin, acos, atan
 
 
+def _no_bool(input, kernel):
+    if input._data.dtype == np.bool_:
+        raise NotImplementedError(f"\"{kernel}\" not implemented for 'Bool'")
+
+
 def abs(input, *, out=None):
+    _no_bool(input, "abs_cpu")
     if input._data.dtype.kind != "f":
         return _out(_wrap(np.abs(input._data)), out)
     return _out(Abs.apply(input), out)
@@ -425,18 +574,22 @@ absolute = abs
 
 
 def square(input, *, out=None):
+    if input._data.dtype == np.bool_:
+        return _out(_wrap(input._data.astype(np.int64)), out)  # pow(bool, 2) promotes to int64
     if input._data.dtype.kind != "f":
         return _out(_wrap(np.square(input._data)), out)
     return _out(Square.apply(input), out)
 
 
 def relu(input):
+    if input._data.dtype == np.bool_:
+        raise RuntimeError("Boolean inputs not supported for relu")
     if input._data.dtype.kind != "f":
         return _wrap(np.maximum(input._data, 0))
     return Relu.apply(input)
 
 
-def _zero_grad_unary(np_fn, name):
+def _zero_grad_unary(np_fn, name, kernel=None):
     """Piecewise-constant ops: their gradient is zero wherever it exists."""
 
     class Op(ArrayFunction):
@@ -452,16 +605,25 @@ def _zero_grad_unary(np_fn, name):
 
     def fn(input, *, out=None):
         if input._data.dtype.kind != "f":
+            if input._data.dtype == np.bool_:
+                if kernel is not None:
+                    raise NotImplementedError(f"\"{kernel}\" not implemented for 'Bool'")
+                return _out(_wrap(input._data.copy()), out)
             return _out(_wrap(np_fn(input._data)), out)
         return _out(Op.apply(input), out)
     fn.__name__ = name
     return fn
 
 
-sign = _zero_grad_unary(np.sign, "sign")
-floor = _zero_grad_unary(np.floor, "floor")
-ceil = _zero_grad_unary(np.ceil, "ceil")
-trunc = _zero_grad_unary(np.trunc, "trunc")
+def _sign(x):
+    r = np.sign(x)
+    return np.where(np.isnan(x), x.dtype.type(0), r) if x.dtype.kind == "f" else r
+
+
+sign = _zero_grad_unary(_sign, "sign")
+floor = _zero_grad_unary(np.floor, "floor", "floor_vml_cpu")
+ceil = _zero_grad_unary(np.ceil, "ceil", "ceil_vml_cpu")
+trunc = _zero_grad_unary(np.trunc, "trunc", "trunc_vml_cpu")
 fix = trunc
 
 
@@ -477,14 +639,36 @@ class Round(ArrayFunction):
         return np.zeros_like(g)
 
 
+class RoundDecimals(Round):
+    _node_name = "RoundBackward1"
+
+
 def round(input, *, decimals=0, out=None):
+    _no_bool(input, "round_vml_cpu")
     if input._data.dtype.kind != "f":
         return _out(_wrap(input._data.copy()), out)
-    return _out(Round.apply(input, decimals=decimals), out)
+    return _out((RoundDecimals if decimals else Round).apply(input, decimals=decimals), out)
 
 
-def frac(input):
-    return sub(input, trunc(input).detach())
+class Frac(ArrayFunction):
+    _node_name = "FracBackward0"
+
+    @staticmethod
+    def forward(ctx, x):
+        return x - np.trunc(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return g
+
+
+def frac(input, *, out=None):
+    if input._data.dtype.kind != "f":
+        raise NotImplementedError(f"\"frac_cpu\" not implemented for '{_TYPE_WORD[input._data.dtype.name]}'")
+    return _out(Frac.apply(input), out)
+
+
+_TYPE_WORD = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "uint8": "Byte", "bool": "Bool"}
 
 
 # ---------------------------------------------------------------------------- clamp, min/max
@@ -511,12 +695,21 @@ def clamp(input, min=None, max=None, *, out=None):
     if min is None and max is None:
         raise RuntimeError("clamp: At least one of 'min' or 'max' must not be None")
     if isinstance(min, Tensor) or isinstance(max, Tensor):
-        r = input
-        if min is not None:
-            r = maximum(r, min if isinstance(min, Tensor) else _full_like_scalar(r, min))
-        if max is not None:
-            r = minimum(r, max if isinstance(max, Tensor) else _full_like_scalar(r, max))
-        return _out(r, out)
+        from .._dtype import result_type
+        ops_ = [o for o in (input, min, max) if o is not None]
+        dt = result_type(*ops_).np
+        args = []
+        for o in (input, min, max):
+            if o is None:
+                args.append(None)
+            elif isinstance(o, Tensor):
+                args.append(o if o._data.dtype == dt else to_dtype(o, dt))
+            else:
+                args.append(_scalar_as(o, dt))
+        try:
+            return _out(ClampTensor.apply(*args), out)
+        except ValueError:
+            raise RuntimeError("clamp: the sizes of input, min and max are not broadcastable") from None
     x = input
     if x._data.dtype.kind != "f":
         if isinstance(min, builtins.float) or isinstance(max, builtins.float):
@@ -530,6 +723,46 @@ def clamp(input, min=None, max=None, *, out=None):
 
 
 clip = clamp
+
+
+class ClampTensor(ArrayFunction):
+    """clamp with tensor bounds: the input's gradient flows where min <= x <= max; a bound's
+    gradient flows where it is the result (x < min, or x > max)."""
+
+    _node_name = "ClampBackward0"
+
+    @staticmethod
+    def forward(ctx, x, lo, hi):
+        ctx.save_for_backward(x, lo, hi)
+        r = x
+        if lo is not None:
+            r = np.maximum(r, lo)
+        if hi is not None:
+            r = np.minimum(r, hi)
+        return r
+
+    @staticmethod
+    def backward(ctx, g):
+        x, lo, hi = ctx.saved_tensors
+        nx, nl, nh = ctx.needs_input_grad
+        z = g.dtype.type(0)
+        shape = np.broadcast_shapes(np.shape(g), np.shape(x))
+        keep = np.ones(shape, bool)
+        if lo is not None:
+            keep = keep & (x >= lo)
+        if hi is not None:
+            keep = keep & (x <= hi)
+        gx = np.where(keep, g, z) if nx else None
+        gl = gh = None
+        if nl:
+            m = x < lo
+            if hi is not None:
+                m = m & (lo <= hi)  # min > max: the result is max
+            gl = np.where(m, g, z)
+        if nh:
+            m = x > hi if lo is None else (x > hi) | (lo > hi)
+            gh = np.where(m, g, z)
+        return gx, gl, gh
 
 
 def clamp_min(input, min):
@@ -623,7 +856,7 @@ def where(condition, input=None, other=None, *, out=None):
 
 
 class Lerp(ArrayFunction):
-    _node_name = "LerpBackward1"
+    _node_name = "LerpBackward1"  # tensor weight
 
     @staticmethod
     def forward(ctx, start, end, weight):
@@ -641,7 +874,12 @@ def lerp(input, end, weight, *, out=None):
     s, e = promote(input, end, "lerp")
     if not isinstance(weight, Tensor):
         weight = np.asarray(weight, dtype=(s if isinstance(s, Tensor) else e)._data.dtype)
+        return _out(LerpScalar.apply(s, e, weight), out)
     return _out(Lerp.apply(s, e, weight), out)
+
+
+class LerpScalar(Lerp):
+    _node_name = "LerpBackward0"
 
 
 # ---------------------------------------------------------------------------- comparisons, logic
@@ -697,7 +935,7 @@ def _bitwise(np_fn, name):
         ad = a._data if isinstance(a, Tensor) else a
         bd = b._data if isinstance(b, Tensor) else b
         if np.result_type(ad, bd).kind == "f":
-            raise RuntimeError(f"\"{name}_cpu\" not implemented for 'Float'")
+            raise NotImplementedError(f"\"{name}_cpu\" not implemented for '{_float_word(np.result_type(ad, bd))}'")
         return _wrap(np_fn(ad, bd))
     fn.__name__ = name
     return fn
@@ -708,9 +946,14 @@ bitwise_or = _bitwise(np.bitwise_or, "bitwise_or")
 bitwise_xor = _bitwise(np.bitwise_xor, "bitwise_xor")
 
 
+def _float_word(x):
+    dt = x._data.dtype if isinstance(x, Tensor) else np.dtype(x)
+    return {"float32": "Float", "float64": "Double", "float16": "Half"}.get(dt.name, dt.name)
+
+
 def bitwise_not(input):
     if input._data.dtype.kind == "f":
-        raise RuntimeError("\"bitwise_not_cpu\" not implemented for 'Float'")
+        raise NotImplementedError(f"\"bitwise_not_cpu\" not implemented for '{_float_word(input)}'")
     return _wrap(np.invert(input._data))
 
 
@@ -736,8 +979,24 @@ def allclose(input, other, rtol=1e-05, atol=1e-08, equal_nan=False) -> bool:
                                      rtol=rtol, atol=atol, equal_nan=equal_nan))
 
 
-def nan_to_num(input, nan=0.0, posinf=None, neginf=None):
-    return _wrap(np.nan_to_num(input._data, nan=nan, posinf=posinf, neginf=neginf))
+class NanToNum(ArrayFunction):
+    _node_name = "NanToNumBackward0"
+
+    @staticmethod
+    def forward(ctx, x, nan, posinf, neginf):
+        ctx.save_for_backward(x)
+        return np.nan_to_num(x, nan=nan, posinf=posinf, neginf=neginf)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        return np.where(np.isfinite(x), g, g.dtype.type(0))
+
+
+def nan_to_num(input, nan=0.0, posinf=None, neginf=None, *, out=None):
+    if input._data.dtype.kind != "f":
+        return _out(_wrap(input._data.copy()), out)
+    return _out(NanToNum.apply(input, nan, posinf, neginf), out)
 
 
 # ---------------------------------------------------------------------------- casts, copies

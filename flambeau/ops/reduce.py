@@ -76,6 +76,38 @@ class Mean(ArrayFunction):
         return _expand_back(g / g.dtype.type(ctx.n), shape, axes, keepdim)
 
 
+class SumAll(Sum):
+    _node_name = "SumBackward0"
+
+
+class MeanAll(Mean):
+    _node_name = "MeanBackward0"
+
+
+class NanSum(ArrayFunction):
+    _node_name = "NansumBackward0"
+
+    @staticmethod
+    def forward(ctx, x, axes, keepdim):
+        ctx.save_for_backward(x)
+        ctx.meta = (axes, keepdim)
+        return np.nansum(x, axis=axes, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx, g):
+        (x,) = ctx.saved_tensors
+        axes, keepdim = ctx.meta
+        g = _expand_back(g, x.shape, axes, keepdim)
+        return np.where(np.isnan(x), g.dtype.type(0), g)
+
+
+def _all_if_empty(dim):
+    """PyTorch reads an empty dim list as "every dim" in sum/mean/amax/…"""
+    if dim is not None and not isinstance(dim, (builtins.int, np.integer)) and len(dim) == 0:
+        return None
+    return dim
+
+
 def _reduced_shape(shape, axes, keepdim):
     if keepdim:
         return tuple(1 if i in axes else s for i, s in enumerate(shape))
@@ -83,6 +115,7 @@ def _reduced_shape(shape, axes, keepdim):
 
 
 def sum(input, dim=None, keepdim=False, *, dtype=None, out=None):
+    dim = _all_if_empty(dim)
     axes = norm_dims(dim, input._data.ndim, "sum")
     acc = None
     if dtype is not None:
@@ -91,7 +124,7 @@ def sum(input, dim=None, keepdim=False, *, dtype=None, out=None):
             input, acc = to_dtype(input, acc), None  # a float dtype: cast first, stay differentiable
     elif input._data.dtype.kind in "biu":
         acc = np.dtype(np.int64)  # integer sums accumulate in int64, like PyTorch
-    return _out(Sum.apply(input, axes, keepdim, acc), out)
+    return _out((SumAll if dim is None else Sum).apply(input, axes, keepdim, acc), out)
 
 
 def mean(input, dim=None, keepdim=False, *, dtype=None, out=None):
@@ -100,8 +133,9 @@ def mean(input, dim=None, keepdim=False, *, dtype=None, out=None):
     if input._data.dtype.kind != "f":
         raise RuntimeError("mean(): could not infer output dtype. Input dtype must be either a floating "
                            f"point or complex dtype. Got: {_type_word(input)}")
+    dim = _all_if_empty(dim)
     axes = norm_dims(dim, input._data.ndim, "mean")
-    return _out(Mean.apply(input, axes, keepdim), out)
+    return _out((MeanAll if dim is None else Mean).apply(input, axes, keepdim), out)
 
 
 def _type_word(t):
@@ -109,15 +143,18 @@ def _type_word(t):
             "bool": "Bool"}.get(t.dtype.name, t.dtype.name)
 
 
-def nansum(input, dim=None, keepdim=False):
-    mask = _wrap(np.isnan(input._data))
-    from .elementwise import where
-    return sum(where(mask, 0.0, input), dim, keepdim)
+def nansum(input, dim=None, keepdim=False, *, dtype=None):
+    if dtype is not None:
+        input = to_dtype(input, D.as_dtype(dtype))
+    if input._data.dtype.kind != "f":
+        return sum(input, dim, keepdim)
+    axes = norm_dims(_all_if_empty(dim), input._data.ndim, "nansum")
+    return NanSum.apply(input, axes, keepdim)
 
 
 # ---------------------------------------------------------------------------- prod
 class Prod(ArrayFunction):
-    _node_name = "ProdBackward1"
+    _node_name = "ProdBackward1"  # along a dim; ProdAll below is the full product
 
     @staticmethod
     def forward(ctx, x, axis, keepdim):
@@ -151,14 +188,20 @@ def _prod_others(x, axis):
     return left * np.flip(right, axis)
 
 
+class ProdAll(Prod):
+    _node_name = "ProdBackward0"
+
+
 def prod(input, dim=None, keepdim=False, *, dtype=None):
     if dtype is not None:
         input = to_dtype(input, D.as_dtype(dtype))
-    if input._data.dtype.kind in "biu":
-        return _wrap(np.prod(input._data, axis=dim, keepdims=keepdim if dim is not None else False,
-                             dtype=np.int64))
     axis = None if dim is None else norm_dim(dim, input._data.ndim, "prod")
-    return Prod.apply(input, axis, keepdim)
+    if input._data.dtype.kind in "biu":
+        return _wrap(np.asarray(np.prod(input._data, axis=axis, keepdims=keepdim if axis is not None else False,
+                                        dtype=np.int64)))
+    if input._data.ndim == 0:
+        axis = None
+    return (ProdAll if axis is None else Prod).apply(input, axis, keepdim)
 
 
 # ---------------------------------------------------------------------------- max / min
@@ -178,12 +221,26 @@ class AmaxAmin(ArrayFunction):
     def backward(ctx, g):
         x, out = ctx.saved_tensors
         axes, keepdim = ctx.meta
+        if axes is None:
+            axes = tuple(range(x.ndim))
         if not keepdim:
             out = np.expand_dims(out, axes)
             g = np.expand_dims(g, axes)
         mask = x == out
         count = mask.sum(axis=axes, keepdims=True)
         return mask * (g / count.astype(g.dtype))
+
+
+class Amin(AmaxAmin):
+    _node_name = "AminBackward0"
+
+
+class MaxAll(AmaxAmin):
+    _node_name = "MaxBackward1"
+
+
+class MinAll(AmaxAmin):
+    _node_name = "MinBackward1"
 
 
 class MaxDim(ArrayFunction):
@@ -217,6 +274,10 @@ class MaxDim(ArrayFunction):
         return out
 
 
+class MinDim(MaxDim):
+    _node_name = "MinBackward0"
+
+
 def _max_min(input, dim, keepdim, is_max, name, other=None):
     from .elementwise import maximum, minimum
     if isinstance(dim, Tensor):
@@ -227,14 +288,14 @@ def _max_min(input, dim, keepdim, is_max, name, other=None):
                                "Specify the reduction dim with the 'dim' argument.")
         if input._data.dtype.kind != "f":
             return _wrap((np.amax if is_max else np.amin)(input._data))
-        return AmaxAmin.apply(input, None, False, is_max)
+        return (MaxAll if is_max else MinAll).apply(input, None, False, is_max)
     axis = norm_dim(dim, input._data.ndim, name)
     if input._data.ndim == 0:
         return (ReturnMax if is_max else ReturnMin)(input.clone(), _wrap(np.zeros((), np.int64)))
     if input._data.dtype.kind != "f":
         vals, idx = MaxDim.forward(_NullCtx(), input._data, axis, keepdim, is_max)
         return (ReturnMax if is_max else ReturnMin)(_wrap(vals), _wrap(idx))
-    vals, idx = MaxDim.apply(input, axis, keepdim, is_max)
+    vals, idx = (MaxDim if is_max else MinDim).apply(input, axis, keepdim, is_max)
     return (ReturnMax if is_max else ReturnMin)(vals, idx)
 
 
@@ -255,17 +316,17 @@ def min(input, dim=None, keepdim=False, *, out=None):
 
 
 def amax(input, dim=(), keepdim=False):
-    axes = norm_dims(dim if dim != () else None, input._data.ndim, "amax")
+    axes = norm_dims(_all_if_empty(dim), input._data.ndim, "amax")
     if input._data.dtype.kind != "f":
         return _wrap(np.amax(input._data, axis=axes, keepdims=keepdim))
     return AmaxAmin.apply(input, axes, keepdim, True)
 
 
 def amin(input, dim=(), keepdim=False):
-    axes = norm_dims(dim if dim != () else None, input._data.ndim, "amin")
+    axes = norm_dims(_all_if_empty(dim), input._data.ndim, "amin")
     if input._data.dtype.kind != "f":
         return _wrap(np.amin(input._data, axis=axes, keepdims=keepdim))
-    return AmaxAmin.apply(input, axes, keepdim, False)
+    return Amin.apply(input, axes, keepdim, False)
 
 
 def argmax(input, dim=None, keepdim=False):
@@ -335,7 +396,8 @@ class Std(ArrayFunction):
         if not keepdim:
             g = np.expand_dims(g, axes)
         with np.errstate(divide="ignore", invalid="ignore"):
-            return g * d / (out * d.dtype.type(denom))
+            scale = np.where(out == 0, out.dtype.type(0), g / (out * d.dtype.type(denom)))
+        return scale * d
 
 
 def _correction(unbiased, correction):
@@ -353,12 +415,14 @@ def _var_args(dim, unbiased, correction):
 
 def var(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     dim, unbiased, correction = _var_args(dim, unbiased, correction)
+    dim = _all_if_empty(dim)
     axes = norm_dims(dim, input._data.ndim, "var")
     return Var.apply(input, axes, _correction(unbiased, correction), keepdim)
 
 
 def std(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
     dim, unbiased, correction = _var_args(dim, unbiased, correction)
+    dim = _all_if_empty(dim)
     axes = norm_dims(dim, input._data.ndim, "std")
     return Std.apply(input, axes, _correction(unbiased, correction), keepdim)
 
@@ -372,49 +436,72 @@ def std_mean(input, dim=None, unbiased=None, keepdim=False, *, correction=None):
 
 
 # ---------------------------------------------------------------------------- norm
-class Norm2(ArrayFunction):
-    _node_name = "NormBackward1"
+class VectorNorm(ArrayFunction):
+    """``linalg.vector_norm``: sum(|x|^p)^(1/p), with p = 0, 1, 2, inf, -inf special-cased."""
+
+    _node_name = "LinalgVectorNormBackward0"
 
     @staticmethod
-    def forward(ctx, x, axes, keepdim):
-        out = np.sqrt(np.sum(x * x, axis=axes, keepdims=True))
+    def forward(ctx, x, p, axes, keepdim):
+        ax = np.abs(x)
+        if p == 2:
+            out = np.sqrt(np.sum(x * x, axis=axes, keepdims=True))
+        elif p == 1:
+            out = np.sum(ax, axis=axes, keepdims=True)
+        elif p == np.inf:
+            out = np.amax(ax, axis=axes, keepdims=True)
+        elif p == -np.inf:
+            out = np.amin(ax, axis=axes, keepdims=True)
+        elif p == 0:
+            out = np.sum(x != 0, axis=axes, keepdims=True).astype(x.dtype)
+        else:
+            pt = x.dtype.type(p)
+            out = np.power(np.sum(np.power(ax, pt), axis=axes, keepdims=True), x.dtype.type(1.0 / p))
         ctx.save_for_backward(x, out)
-        ctx.meta = (axes, keepdim)
+        ctx.meta = (p, axes, keepdim)
         return out if keepdim else np.squeeze(out, axes)
 
     @staticmethod
     def backward(ctx, g):
         x, out = ctx.saved_tensors
-        axes, keepdim = ctx.meta
+        p, axes, keepdim = ctx.meta
         if not keepdim:
             g = np.expand_dims(g, axes)
-        # subgradient 0 at the zero vector, as PyTorch
+        z = x.dtype.type(0)
         with np.errstate(divide="ignore", invalid="ignore"):
-            scale = np.where(out == 0, 0, g / out)
-        return x * scale
+            if p == 0:
+                return np.zeros(x.shape, g.dtype)
+            if p == 1:
+                return np.sign(x) * g
+            if p == 2:
+                return x * np.where(out == 0, z, g / out)
+            if p in (np.inf, -np.inf):
+                mask = (np.abs(x) == out)
+                count = mask.sum(axis=axes, keepdims=True).astype(x.dtype)
+                return np.sign(x) * mask * (g / count)
+            pt = x.dtype.type(p)
+            scaled = x * np.power(np.abs(x), pt - 2)
+            return scaled * np.where(out == 0, z, g / np.power(out, pt - 1))
 
 
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
-    from .elementwise import abs as _abs, pow as _pow
     if dtype is not None:
         input = to_dtype(input, D.as_dtype(dtype))
     if input._data.dtype.kind != "f":
         raise RuntimeError("linalg.vector_norm: Expected a floating point or complex tensor as input. "
                            f"Got {_type_word(input)}")
-    axes = norm_dims(dim, input._data.ndim, "norm")
-    if p in ("fro", 2, 2.0, None):
-        return Norm2.apply(input, axes, keepdim)
-    if p in (float("inf"), "inf"):
-        return amax(_abs(input), axes, keepdim)
-    if p in (float("-inf"), "-inf"):
-        return amin(_abs(input), axes, keepdim)
-    if p == 1:
-        return sum(_abs(input), axes, keepdim)
-    if p == 0:
-        return sum(_wrap((input._data != 0).astype(input._data.dtype)), axes, keepdim)
     if p == "nuc":
         raise NotImplementedError("norm(p='nuc') is not implemented in flambeau")
-    return _pow(sum(_pow(_abs(input), p), axes, keepdim), 1.0 / p)
+    if p in ("fro", None):
+        p = 2
+    elif p in ("inf", "-inf"):
+        p = float(p)
+    axes = norm_dims(_all_if_empty(dim), input._data.ndim, "norm")
+    if input._data.size == 0 and p in (np.inf, -np.inf) and (not axes or builtins.any(
+            input._data.shape[a] == 0 for a in axes)):
+        raise RuntimeError("linalg.vector_norm cannot compute the inf norm on an empty tensor because the "
+                           "operation does not have an identity")
+    return VectorNorm.apply(input, builtins.float(p), axes, keepdim)
 
 
 # ---------------------------------------------------------------------------- logsumexp, softmax
@@ -426,7 +513,8 @@ class LogSumExp(ArrayFunction):
         # subtract the max so that exp never overflows
         m = np.amax(x, axis=axes, keepdims=True) if x.size else np.zeros((1,) * x.ndim, x.dtype)
         m = np.where(np.isfinite(m), m, 0)
-        out = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
+        with np.errstate(divide="ignore"):
+            out = np.log(np.sum(np.exp(x - m), axis=axes, keepdims=True)) + m
         ctx.save_for_backward(x, out)
         ctx.meta = (axes, keepdim)
         return out if keepdim else np.squeeze(out, axes)
@@ -576,14 +664,19 @@ def cumprod(input, dim, *, dtype=None):
 
 
 # ---------------------------------------------------------------------------- boolean
+def _bool_out(r, input):
+    r = np.asarray(r)
+    return _wrap(r.astype(np.uint8) if input._data.dtype == np.uint8 else r)
+
+
 def all(input, dim=None, keepdim=False):
-    axes = norm_dims(dim, input._data.ndim, "all")
-    return _wrap(np.all(input._data, axis=axes, keepdims=keepdim))
+    axes = norm_dims(_all_if_empty(dim), input._data.ndim, "all")
+    return _bool_out(np.all(input._data, axis=axes, keepdims=keepdim), input)
 
 
 def any(input, dim=None, keepdim=False):
-    axes = norm_dims(dim, input._data.ndim, "any")
-    return _wrap(np.any(input._data, axis=axes, keepdims=keepdim))
+    axes = norm_dims(_all_if_empty(dim), input._data.ndim, "any")
+    return _bool_out(np.any(input._data, axis=axes, keepdims=keepdim), input)
 
 
 def count_nonzero(input, dim=None):
