@@ -40,8 +40,8 @@ class Size(tuple):
 class Tensor:
     """An n-dimensional array with reverse-mode autograd (``torch.Tensor``)."""
 
-    __slots__ = ("_data", "_requires_grad", "_grad", "grad_fn", "_output_nr", "_version",
-                 "_base", "_view_fn", "_hooks", "_retains_grad", "__weakref__")
+    __slots__ = ("_data", "_requires_grad", "_grad", "_grad_fn", "_output_nr", "_version",
+                 "_base", "_view_fn", "_view_version", "_hooks", "_retains_grad", "__weakref__")
     __array_priority__ = 1000  # so that ndarray <op> Tensor defers to Tensor's reflected op
 
     def __init__(self, *args, dtype=None, device=None, requires_grad=False):
@@ -70,11 +70,12 @@ class Tensor:
         t._data = arr
         t._requires_grad = False
         t._grad = None
-        t.grad_fn = None
+        t._grad_fn = None
         t._output_nr = 0
         t._version = [0] if version is None else version
         t._base = None
         t._view_fn = None
+        t._view_version = 0
         t._hooks = None
         t._retains_grad = False
         return t
@@ -139,6 +140,10 @@ class Tensor:
     def is_contiguous(self, memory_format=None) -> bool:
         return self._data.flags.c_contiguous
 
+    def contiguous(self, memory_format=None):
+        """This tensor if it is C-contiguous, else a contiguous copy (``Tensor.contiguous``)."""
+        return self if self._data.flags.c_contiguous else ops.clone(self)
+
     def storage_offset(self) -> int:
         root = _root_array(self._data)
         return (self._data.__array_interface__["data"][0] - root.__array_interface__["data"][0]) \
@@ -156,6 +161,22 @@ class Tensor:
         return -1
 
     # ------------------------------------------------------------------ autograd state
+    @property
+    def grad_fn(self):
+        """The Node that produced this tensor (None for a leaf).
+
+        A view whose memory was modified in place since its history was recorded (through its
+        base or another view) gets a fresh history: the base's current one, then the view."""
+        if self._base is not None and self._version[0] != self._view_version:
+            _refresh_view(self)
+        return self._grad_fn
+
+    @grad_fn.setter
+    def grad_fn(self, fn):
+        self._grad_fn = fn
+        if self._base is not None:
+            self._view_version = self._version[0]
+
     @property
     def requires_grad(self) -> bool:
         return self._requires_grad
@@ -184,6 +205,12 @@ class Tensor:
 
     @property
     def grad(self):
+        if self._grad is None and self._grad_fn is not None and not self._retains_grad:
+            import warnings
+            warnings.warn("The .grad attribute of a Tensor that is not a leaf Tensor is being accessed. Its "
+                          ".grad attribute won't be populated during autograd.backward(). If you indeed want "
+                          "the .grad field to be populated for a non-leaf Tensor, use .retain_grad() on the "
+                          "non-leaf Tensor.", UserWarning, stacklevel=2)
         return self._grad
 
     @grad.setter
@@ -257,6 +284,7 @@ class Tensor:
                     t._grad = Tensor._make(grad._data.copy())
                 else:
                     t._grad = Tensor._make(t._grad._data + grad._data)
+        _keep._retains_grad = True  # run after the tensor's other hooks, as in PyTorch
         self.grad_fn._add_pre_hook(self._output_nr, _keep)
         self._retains_grad = True
 
@@ -727,11 +755,12 @@ def _init(t, arr):
     t._data = arr
     t._requires_grad = False
     t._grad = None
-    t.grad_fn = None
+    t._grad_fn = None
     t._output_nr = 0
     t._version = [0]
     t._base = None
     t._view_fn = None
+    t._view_version = 0
     t._hooks = None
     t._retains_grad = False
 
@@ -747,15 +776,36 @@ def _wrap(arr, ctx=None, nr=0):
     t._version = [0]
     t._base = None
     t._view_fn = None
+    t._view_version = 0
     t._hooks = None
     t._retains_grad = False
     if ctx is None:
         t._requires_grad = False
-        t.grad_fn = None
+        t._grad_fn = None
     else:
         t._requires_grad = True
-        t.grad_fn = ctx
+        t._grad_fn = ctx
     return t
+
+
+def _refresh_view(v):
+    """Re-derive a stale view's history from its base's current one (PyTorch regenerates the
+    ``grad_fn`` of a view after an in-place op on its base or on another view of it)."""
+    v._view_version = v._version[0]
+    base = v._base
+    if not base._requires_grad or not (v._requires_grad or base._grad_fn is not None):
+        return
+    from .ops.shape import ViewOf
+    prev = _STATE.enabled
+    _STATE.enabled = True  # the view's history exists whatever the current grad mode
+    try:
+        r = ViewOf.apply(base, v._data, v._view_fn)
+    finally:
+        _STATE.enabled = prev
+    if r._grad_fn is not None:
+        v._grad_fn = r._grad_fn
+        v._output_nr = 0
+        v._requires_grad = True
 
 
 def _dim(dim, ndim, op):

@@ -73,7 +73,10 @@ def _call_node(node, grads):
 def _run_pre_hooks(node, grads):
     from .._tensor import _wrap
     grads = list(grads)
-    for nr, fn in list(node._pre_hooks):
+    hooks = node._pre_hooks
+    if len(hooks) > 1:  # retain_grad hooks see the gradient after every other hook
+        hooks = sorted(hooks, key=lambda h: getattr(h[1], "_retains_grad", False))
+    for nr, fn in list(hooks):
         if nr is None:  # node pre-hook: sees all output grads
             r = fn(tuple(None if g is None else _wrap(g) for g in grads))
             if r is not None:
@@ -104,7 +107,7 @@ def run_backward(roots, retain_graph=False, capture=None):
             stack.append(fn)
     while stack:
         node = stack.pop()
-        for e in node.next_functions:
+        for e in node._next:
             if e is None:
                 continue
             nxt = e[0]
@@ -153,8 +156,8 @@ def run_backward(roots, retain_graph=False, capture=None):
             if not retain_graph:
                 node._release()
         else:
-            in_grads = (None,) * len(node.next_functions)
-        for e, g in zip(node.next_functions, in_grads):
+            in_grads = (None,) * len(node._next)
+        for e, g in zip(node._next, in_grads):
             if e is None:
                 continue
             nxt, nr = e

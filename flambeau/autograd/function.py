@@ -25,13 +25,13 @@ _STATE = grad_mode.state
 class Node:
     """A recorded op: ``grad_fn`` of its outputs and ``ctx`` of its Function."""
 
-    __slots__ = ("_fn", "next_functions", "needs_input_grad", "_input_meta", "_saved",
+    __slots__ = ("_fn", "_next", "needs_input_grad", "_input_meta", "_saved",
                  "_saved_versions", "_n_outputs", "_output_meta", "_pre_hooks", "_released",
                  "_materialize_grads", "_non_differentiable", "_dirty", "__dict__", "__weakref__")
 
     def __init__(self, fn):
         self._fn = fn
-        self.next_functions = ()
+        self._next = ()
         self.needs_input_grad = ()
         self._input_meta = ()
         self._saved = None
@@ -75,6 +75,21 @@ class Node:
         self._materialize_grads = bool(value)
 
     # -- the grad_fn API ---------------------------------------------------------------
+    @property
+    def next_functions(self):
+        """``((node, output_nr), ...)`` per input, as in PyTorch: a leaf that requires grad
+        shows as its ``AccumulateGrad`` node, an input that needs no gradient as ``(None, 0)``."""
+        from .._tensor import Tensor
+        out = []
+        for e in self._next:
+            if e is None:
+                out.append((None, 0))
+            elif isinstance(e[0], Tensor):
+                out.append((AccumulateGrad(e[0]), 0))
+            else:
+                out.append(e)
+        return tuple(out)
+
     def name(self) -> str:
         return getattr(self._fn, "_node_name", None) or self._fn.__name__ + "Backward"
 
@@ -107,6 +122,28 @@ class Node:
         self.__dict__.clear()
         if post:
             self.__dict__["_post_hooks"] = post
+
+
+class AccumulateGrad:
+    """What ``next_functions`` shows for a leaf: ``.variable`` is the leaf tensor."""
+
+    __slots__ = ("variable",)
+    next_functions = ()
+
+    def __init__(self, variable):
+        self.variable = variable
+
+    def name(self) -> str:
+        return "torch::autograd::AccumulateGrad"
+
+    def __eq__(self, other):
+        return isinstance(other, AccumulateGrad) and other.variable is self.variable
+
+    def __hash__(self):
+        return id(self.variable)
+
+    def __repr__(self):
+        return f"<AccumulateGrad object at {hex(id(self))}>"
 
 
 _FREED_MSG = ("Trying to backward through the graph a second time (or directly access saved tensors "
@@ -196,7 +233,7 @@ class Function:
         outs = list(outputs) if is_tuple else [outputs]
         non_diff = {id(t) for t in (ctx._non_differentiable or ())}
         input_ids = {id(a) for a in args if isinstance(a, Tensor)}
-        ctx.next_functions = tuple(_edge(a) if n else None for a, n in zip(args, needs))
+        ctx._next = tuple(_edge(a) if n else None for a, n in zip(args, needs))
         ctx._input_meta = tuple((a.shape, a._data.dtype) if n else None for a, n in zip(args, needs))
         ctx._n_outputs = len(outs)
         ctx._output_meta = []
@@ -241,7 +278,7 @@ class Function:
         res = cls.backward(ctx, *gts)
         if not isinstance(res, tuple):
             res = (res,)
-        n_in = len(ctx.next_functions)
+        n_in = len(ctx._next)
         if len(res) < n_in or any(r is not None for r in res[n_in:]):
             raise RuntimeError(f"function {ctx.name()} returned an incorrect number of gradients "
                                f"(expected {n_in}, got {len(res)})")
@@ -281,7 +318,7 @@ class ArrayFunction(Function):
         needs = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
         ctx.needs_input_grad = needs
         out = cls.forward(ctx, *arrays, **kwargs)
-        ctx.next_functions = tuple(_edge(a) if n else None for a, n in zip(args, needs))
+        ctx._next = tuple(_edge(a) if n else None for a, n in zip(args, needs))
         ctx._input_meta = tuple((a._data.shape, a._data.dtype) if n else None for a, n in zip(args, needs))
         nd = ctx._non_differentiable
         if type(out) is tuple:

@@ -19,6 +19,10 @@ from .shape import _slice_view
 
 def _convert_index(index, op="index"):
     """Turn a PyTorch index into a NumPy one; report whether it is basic (a view)."""
+    if isinstance(index, list) and len(index) < 32 and builtins.any(
+            isinstance(i, (list, tuple, slice, Tensor, np.ndarray)) or i is None or i is Ellipsis
+            for i in index):
+        index = tuple(index)  # PyTorch (and old NumPy): such a list is a tuple of indices
     if not isinstance(index, tuple):
         index = (index,)
     out = []
@@ -110,7 +114,7 @@ class IndexPut(ArrayFunction):
     @staticmethod
     def backward(ctx, g):
         index = ctx.index
-        nx, nv = ctx.needs_input_grad
+        nx, nv = ctx.needs_input_grad[:2]
         gx = None
         if nx:
             gx = g.copy()
@@ -175,6 +179,28 @@ def _scatter_add_arrays(out, axis, idx, src):
     np.add.at(out, tuple(full), src[tuple(slice(0, s) for s in idx.shape)])
 
 
+def _take_along(a, idx, axis):
+    """``a`` gathered along ``axis`` by ``idx``, whose other dims may be smaller than ``a``'s."""
+    sl = tuple(slice(None) if k == axis else slice(0, n) for k, n in enumerate(idx.shape))
+    return np.take_along_axis(a[sl], idx, axis=axis)
+
+
+def _check_scatter(x, axis, idx, src, op):
+    if idx.ndim != x.ndim and idx.size:
+        raise RuntimeError(f"{op}(): Index tensor must have the same number of dimensions as self tensor")
+    for k in range(idx.ndim):
+        if k != axis and idx.shape[k] > x.shape[k]:
+            raise RuntimeError(f"{op}(): Expected index {fmt_shape(idx.shape)} to be smaller than self "
+                               f"{fmt_shape(x.shape)} apart from dimension {axis}")
+        if src is not None and np.ndim(src) and idx.shape[k] > np.shape(src)[k]:
+            raise RuntimeError(f"{op}(): Expected index {fmt_shape(idx.shape)} to be smaller than src "
+                               f"{fmt_shape(np.shape(src))}")
+    n = x.shape[axis] if x.ndim else 1
+    if idx.size and (idx.min() < -n or idx.max() >= n):
+        raise RuntimeError(f"{op}(): index {idx.max() if idx.max() >= n else idx.min()} is out of bounds "
+                           f"for dimension {axis} with size {n}")
+
+
 def _scatter_set_arrays(out, axis, idx, src):
     full = list(np.indices(idx.shape, sparse=True))
     full[axis] = idx
@@ -211,7 +237,7 @@ class Scatter(ArrayFunction):
     @staticmethod
     def backward(ctx, g):
         axis, idx, add, src_shape = ctx.meta
-        nx, ns = ctx.needs_input_grad
+        nx, ns = ctx.needs_input_grad[:2]
         gx = gs = None
         if nx:
             gx = g if add else g.copy()
@@ -219,7 +245,7 @@ class Scatter(ArrayFunction):
                 _scatter_set_arrays(gx, axis, idx, np.zeros((), g.dtype))
         if ns:
             gs = np.zeros(src_shape, g.dtype)
-            gs[tuple(slice(0, s) for s in idx.shape)] = np.take_along_axis(g, idx, axis=axis)
+            gs[tuple(slice(0, s) for s in idx.shape)] = _take_along(g, idx, axis)
         return gx, gs
 
 
@@ -234,12 +260,20 @@ def scatter(input, dim, index, src=None, *, value=None, reduce=None):
         raise NotImplementedError(f"scatter(reduce={reduce!r}) is not implemented; use 'add'")
     if not isinstance(src, Tensor):
         src = np.asarray(src, dtype=input._data.dtype)
+    elif src._data.dtype != input._data.dtype:
+        raise RuntimeError(f"scatter(): Expected self.dtype to be equal to src.dtype")
+    _check_scatter(input._data, d, idx, src._data if isinstance(src, Tensor) else None, "scatter")
     return Scatter.apply(input, src, d, idx, False)
 
 
 def scatter_add(input, dim, index, src):
     idx = _check_index_tensor(index, "scatter_add")
     d = norm_dim(dim, input._data.ndim, "scatter_add")
+    if not isinstance(src, Tensor):
+        raise TypeError(f"scatter_add(): argument 'src' must be Tensor, not {type(src).__name__}")
+    if src._data.dtype != input._data.dtype:
+        raise RuntimeError("scatter_add(): Expected self.dtype to be equal to src.dtype")
+    _check_scatter(input._data, d, idx, src._data, "scatter_add")
     return Scatter.apply(input, src, d, idx, True)
 
 
@@ -330,7 +364,7 @@ def masked_select(input, mask):
 
 
 def nonzero(input, *, as_tuple=False):
-    nz = np.nonzero(input._data)
+    nz = np.nonzero(input._data) if input._data.ndim else ()
     if as_tuple:
         if input._data.ndim == 0:
             return (_wrap(np.zeros(builtins.int(builtins.bool(input._data)), np.int64)),)

@@ -93,7 +93,7 @@ class CopySlices(ArrayFunction):
     @staticmethod
     def backward(ctx, g):
         vf = ctx.view_fn
-        nb, nr = ctx.needs_input_grad
+        nb, nr = ctx.needs_input_grad[:2]
         gr = np.array(vf(g)) if nr else None
         gb = None
         if nb:

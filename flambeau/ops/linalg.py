@@ -25,18 +25,20 @@ class Matmul(ArrayFunction):
         a, b = ctx.saved_tensors
         na, nb = ctx.needs_input_grad
         ga = gb = None
+        # promote 1-D operands to matrices, as forward did implicitly
         a2 = a[None, :] if a.ndim == 1 else a
         b2 = b[:, None] if b.ndim == 1 else b
         g2 = g
         if a.ndim == 1:
-            g2 = np.expand_dims(g2, -2)
+            g2 = np.expand_dims(g2, -1 if b.ndim == 1 else -2)
         if b.ndim == 1:
             g2 = np.expand_dims(g2, -1)
+            if a.ndim == 1:
+                g2 = g2.reshape(1, 1)
         if na:
             ga = np.matmul(g2, np.swapaxes(b2, -1, -2))
-            if a.ndim == 1:
-                ga = ga.reshape(ga.shape[:-2] + (ga.shape[-1],))
-                ga = ga.reshape(-1, a.shape[0]).sum(0) if ga.ndim > 1 else ga
+            if a.ndim == 1:  # (..., 1, k): every leading dim was broadcast
+                ga = ga.sum(axis=tuple(range(ga.ndim - 1))) if ga.ndim > 1 else ga
         if nb:
             if a2.ndim == 2 and g2.ndim > 2:
                 # a shared matrix times a batch: fold the batch into one GEMM
@@ -45,15 +47,21 @@ class Matmul(ArrayFunction):
                 gb = np.moveaxis(gb, 0, -2)
             else:
                 gb = np.matmul(np.swapaxes(a2, -1, -2), g2)
-            if b.ndim == 1:
+            if b.ndim == 1:  # (..., k, 1)
                 gb = gb[..., 0]
-                gb = gb.reshape(-1, b.shape[0]).sum(0) if gb.ndim > 1 else gb
+                gb = gb.sum(axis=tuple(range(gb.ndim - 1))) if gb.ndim > 1 else gb
         return ga, gb
 
 
 def matmul(input, other, *, out=None):
-    a, b = promote(input, other, "matmul")
-    sa, sb = np.shape(a._data if isinstance(a, Tensor) else a), np.shape(b._data if isinstance(b, Tensor) else b)
+    if not isinstance(input, Tensor) or not isinstance(other, Tensor):
+        raise TypeError(f"matmul(): argument 'other' must be Tensor, not "
+                        f"{type(other if isinstance(input, Tensor) else input).__name__}")
+    a, b = input, other
+    sa, sb = a._data.shape, b._data.shape
+    if a._data.dtype != b._data.dtype:
+        raise RuntimeError(f"expected m1 and m2 to have the same dtype, but got: {_cname(a._data.dtype)} != "
+                           f"{_cname(b._data.dtype)}")
     if not sa or not sb:
         raise RuntimeError(f"both arguments to matmul need to be at least 1D, but they are {len(sa)}D and "
                            f"{len(sb)}D")
@@ -64,13 +72,21 @@ def matmul(input, other, *, out=None):
             raise RuntimeError(f"mat1 and mat2 shapes cannot be multiplied ({_rc(sa)} and {_rc(sb)})")
         raise RuntimeError(f"Expected size for first two dimensions of batch2 tensor to be: "
                            f"[{sa[-1]}] but got: [{kb}] (matmul of shapes {fmt_shape(sa)} and {fmt_shape(sb)}).")
-    try:
-        r = Matmul.apply(a, b)
-    except ValueError:
-        raise RuntimeError(f"matmul: batch dimensions of shapes {fmt_shape(sa)} and {fmt_shape(sb)} "
-                           "are not broadcastable") from None
+    ba, bb = sa[:-2], sb[:-2]
+    for k in range(1, builtins.min(len(ba), len(bb)) + 1):
+        if ba[-k] != bb[-k] and ba[-k] != 1 and bb[-k] != 1:
+            raise RuntimeError(f"The size of tensor a ({ba[-k]}) must match the size of tensor b ({bb[-k]}) at "
+                               f"non-singleton dimension {builtins.max(len(ba), len(bb)) - k} (matmul of shapes "
+                               f"{fmt_shape(sa)} and {fmt_shape(sb)})")
+    r = Matmul.apply(a, b)
     from .elementwise import _out
     return _out(r, out)
+
+
+def _cname(dt):
+    return {"float32": "float", "float64": "double", "float16": "c10::Half", "int64": "long int",
+            "int32": "int", "int16": "short int", "int8": "signed char", "uint8": "unsigned char",
+            "bool": "bool"}.get(np.dtype(dt).name, np.dtype(dt).name)
 
 
 def _rc(s):

@@ -26,7 +26,38 @@ def _as_view(out, base, fn):
         out._base = root
         out._view_fn = lambda a: fn(parent_fn(a))
     out._version = base._version
+    out._view_version = base._version[0]
     return out
+
+
+def _view_index(shape, view_fn):
+    """For each element of the view ``view_fn`` makes of an array of ``shape``: its flat index
+    in that array (views are shape-only functions, so an arange reveals the mapping)."""
+    n = 1
+    for s in shape:
+        n *= s
+    return np.asarray(view_fn(np.arange(n).reshape(shape))), n
+
+
+class ViewOf(ArrayFunction):
+    """The regenerated history of a view whose base was modified in place: the view's elements
+    taken from the base's current value (PyTorch's ``AsStridedBackward0``)."""
+
+    _node_name = "AsStridedBackward0"
+
+    @staticmethod
+    def forward(ctx, base, view_arr, view_fn):
+        ctx.meta = (base.shape, view_fn)
+        return view_arr
+
+    @staticmethod
+    def backward(ctx, g):
+        shape, view_fn = ctx.meta
+        idx, n = _view_index(shape, view_fn)
+        if g.shape != idx.shape:
+            g = np.broadcast_to(g, idx.shape)
+        out = np.bincount(idx.reshape(-1), weights=g.reshape(-1), minlength=n)
+        return out.astype(g.dtype, copy=False).reshape(shape), None, None
 
 
 # ---------------------------------------------------------------------------- view / reshape
@@ -47,14 +78,18 @@ def _infer_shape(shape, numel, op):
     neg = [i for i, s in enumerate(shape) if s == -1]
     if len(neg) > 1:
         raise RuntimeError(f"{op}: only one dimension can be inferred")
-    if any(s < -1 for s in shape):
-        raise RuntimeError(f"{op}: invalid shape dimension {min(shape)}")
+    for i, s in enumerate(shape):
+        if s < -1:
+            raise RuntimeError(f"invalid shape dimension {s} at index {i} of shape {fmt_shape(shape)}")
     known = 1
     for s in shape:
         if s != -1:
             known *= s
     if neg:
-        if known == 0 or numel % known:
+        if known == 0:
+            raise RuntimeError(f"cannot reshape tensor of {numel} elements into shape {fmt_shape(shape)} because "
+                               "the unspecified dimension size -1 can be any value and is ambiguous")
+        if numel % known:
             raise RuntimeError(f"shape '{fmt_shape(shape)}' is invalid for input of size {numel}")
         shape = tuple(numel // known if s == -1 else s for s in shape)
     elif known != numel:
@@ -64,8 +99,7 @@ def _infer_shape(shape, numel, op):
 
 def view(input, *shape):
     if len(shape) == 1 and not isinstance(shape[0], (builtins.int, np.integer, tuple, list)):
-        from .elementwise import to_dtype
-        return to_dtype(input, shape[0])  # view(dtype): reinterpretation is not supported; cast
+        return _view_dtype(input, shape[0])
     shape = _infer_shape(shape_arg(shape, "view"), input._data.size, "view")
     try:
         np.reshape(input._data, shape, copy=False)
@@ -75,6 +109,20 @@ def view(input, *shape):
                            f"(input shape {fmt_shape(input._data.shape)}, requested {fmt_shape(shape)})") from None
     out = Reshape.apply(input, shape)
     return _as_view(out, input, lambda a: a.reshape(shape))
+
+
+def _view_dtype(input, dtype):
+    """``view(dtype)``: the same bytes reinterpreted (same element size only), sharing memory."""
+    from .. import _dtype as D
+    dt = D.as_dtype(dtype).np
+    a = input._data
+    if dt == a.dtype:
+        return view(input, a.shape)
+    if dt.itemsize != a.itemsize:
+        raise RuntimeError(f"view(dtype): flambeau only reinterprets between dtypes of the same element size "
+                           f"({a.dtype} has {a.itemsize} bytes, {dt} has {dt.itemsize})")
+    out = _wrap(a.view(dt))
+    return _as_view(out, input, lambda arr: arr.view(dt))
 
 
 def reshape(input, *shape):
@@ -361,6 +409,8 @@ def split(tensor, split_size_or_sections, dim=0):
         if s <= 0 and size:
             raise RuntimeError(f"split_size can only be 0 if dimension size is 0, but got dimension size of {size}")
         sizes = [s] * (size // s) + ([size % s] if size % s else []) if s else [0]
+        if not sizes:
+            sizes = [0]  # an empty dimension still gives one (empty) piece
     else:
         sizes = list(split_size_or_sections)
         if builtins.sum(sizes) != size:
@@ -375,7 +425,7 @@ def chunk(input, chunks, dim=0):
     d = norm_dim(dim, input._data.ndim, "chunk")
     size = input._data.shape[d]
     step = -(-size // chunks) if size else 1
-    return split(input, step, d) if size else _split(input, d, [0])
+    return split(input, step, d) if size else _split(input, d, [0] * chunks)
 
 
 def tensor_split(input, indices_or_sections, dim=0):
@@ -398,10 +448,19 @@ def unbind(input, dim=0):
     return tuple(squeeze(p, d) for p in parts)
 
 
-def diagonal(input, offset=0, dim1=0, dim2=1):
-    d1 = norm_dim(dim1, input._data.ndim, "diagonal")
-    d2 = norm_dim(dim2, input._data.ndim, "diagonal")
-    return _Diagonal.apply(input, offset, d1, d2)
+def _diagonal_array(a, offset, d1, d2):
+    """The writable strided view of ``a``'s diagonal between axes d1 and d2, as the last axis."""
+    shp, st = a.shape, a.strides
+    sl = [slice(None)] * a.ndim
+    if offset >= 0:
+        n = builtins.max(builtins.min(shp[d1], shp[d2] - offset), 0)
+        sl[d2] = slice(builtins.min(offset, shp[d2]), None)
+    else:
+        n = builtins.max(builtins.min(shp[d1] + offset, shp[d2]), 0)
+        sl[d1] = slice(builtins.min(-offset, shp[d1]), None)
+    keep = [k for k in range(a.ndim) if k not in (d1, d2)]
+    return np.lib.stride_tricks.as_strided(a[tuple(sl)], tuple(shp[k] for k in keep) + (n,),
+                                           tuple(st[k] for k in keep) + (st[d1] + st[d2],))
 
 
 class _Diagonal(ArrayFunction):
@@ -410,34 +469,47 @@ class _Diagonal(ArrayFunction):
     @staticmethod
     def forward(ctx, x, offset, d1, d2):
         ctx.meta = (x.shape, offset, d1, d2)
-        return np.diagonal(x, offset, d1, d2).copy()
+        return _diagonal_array(x, offset, d1, d2)
 
     @staticmethod
     def backward(ctx, g):
         shape, offset, d1, d2 = ctx.meta
         out = np.zeros(shape, g.dtype)
-        idx = np.arange(g.shape[-1])
-        r = idx + (0 if offset >= 0 else -offset)
-        c = idx + (offset if offset >= 0 else 0)
-        # write through a view with the two diagonal dims moved to the front
-        np.moveaxis(out, (d1, d2), (0, 1))[r, c] = np.moveaxis(g, -1, 0)
+        if out.size:
+            _diagonal_array(out, offset, d1, d2)[...] = g
         return out
 
 
+def diagonal(input, offset=0, dim1=0, dim2=1):
+    nd = input._data.ndim
+    d1 = norm_dim(dim1, nd, "diagonal")
+    d2 = norm_dim(dim2, nd, "diagonal")
+    if d1 == d2:
+        raise RuntimeError(f"diagonal dimensions cannot be identical {dim1}, {dim2}")
+    out = _Diagonal.apply(input, offset, d1, d2)
+    return _as_view(out, input, lambda a: _diagonal_array(a, offset, d1, d2))
+
+
 # ---------------------------------------------------------------------------- joins
+def _skipped(x):
+    """PyTorch's legacy rule: a 1-D empty tensor is skipped by cat whatever the other shapes."""
+    return x.ndim == 1 and x.shape[0] == 0
+
+
 class Cat(ArrayFunction):
     _node_name = "CatBackward0"
 
     @staticmethod
     def forward(ctx, axis, *xs):
-        ctx.meta = (axis, [x.shape[axis] for x in xs])
-        return np.concatenate(xs, axis=axis)
+        ctx.meta = (axis, [None if _skipped(x) else x.shape[axis] for x in xs])
+        return np.concatenate([x for x in xs if not _skipped(x)], axis=axis)
 
     @staticmethod
     def backward(ctx, g):
         axis, sizes = ctx.meta
-        cuts = np.cumsum(sizes)[:-1]
-        return (None,) + tuple(np.split(g, cuts, axis=axis))
+        kept = [s for s in sizes if s is not None]
+        parts = iter(np.split(g, np.cumsum(kept)[:-1], axis=axis))
+        return (None,) + tuple(np.zeros(0, g.dtype) if s is None else next(parts) for s in sizes)
 
 
 def cat(tensors, dim=0, *, out=None):
@@ -450,8 +522,9 @@ def cat(tensors, dim=0, *, out=None):
     nonempty = [t for t in tensors if not (t._data.ndim == 1 and t._data.shape[0] == 0)]
     if not nonempty:
         return _out(tensors[0].clone(), out)
-    dt = D.result_type(*nonempty).np
-    nonempty = [t if t._data.dtype == dt else to_dtype(t, dt) for t in nonempty]
+    dt = D.result_type(*tensors).np
+    tensors = [t if t._data.dtype == dt else to_dtype(t, dt) for t in tensors]
+    nonempty = [t for t in tensors if not _skipped(t._data)]
     ref = nonempty[0]._data
     if ref.ndim == 0:
         raise RuntimeError("zero-dimensional tensor (at position 0) cannot be concatenated")
@@ -465,7 +538,7 @@ def cat(tensors, dim=0, *, out=None):
                 raise RuntimeError(f"cat(): Sizes of tensors must match except in dimension {d}. Expected size "
                                    f"{ref.shape[k]} but got size {s[k]} for tensor number {i} in the list "
                                    f"(shapes {fmt_shape(ref.shape)} and {fmt_shape(s)}).")
-    return _out(Cat.apply(d, *nonempty), out)
+    return _out(Cat.apply(d, *tensors), out)
 
 
 concat = concatenate = cat
@@ -690,34 +763,50 @@ def kthvalue(input, k, dim=-1, keepdim=False):
     return ReturnKth(vals, _wrap(idx))
 
 
+def _unfold_array(x, axis, size, step):
+    """Sliding windows along ``axis`` as a new last axis: a strided view of ``x``."""
+    if x.ndim == 0:  # PyTorch: a 0-d tensor unfolds to shape (size,)
+        return x.reshape(1)[:size]
+    n = (x.shape[axis] - size) // step + 1
+    shape = x.shape[:axis] + (n,) + x.shape[axis + 1:] + (size,)
+    strides = x.strides[:axis] + (x.strides[axis] * step,) + x.strides[axis + 1:] + (x.strides[axis],)
+    return np.lib.stride_tricks.as_strided(x, shape, strides)
+
+
 class UnfoldDim(ArrayFunction):
-    """``Tensor.unfold(dim, size, step)``: sliding windows along a dim as a new last dim."""
+    """``Tensor.unfold(dim, size, step)``: sliding windows along a dim as a new last dim (a view)."""
 
     _node_name = "UnfoldBackward0"
 
     @staticmethod
     def forward(ctx, x, axis, size, step):
-        win = np.lib.stride_tricks.sliding_window_view(x, size, axis=axis)
-        win = win[(slice(None),) * axis + (slice(None, None, step),)]
-        ctx.meta = (x.shape, axis, size, step, win.shape[axis])
-        return np.ascontiguousarray(win)
+        win = _unfold_array(x, axis, size, step)
+        ctx.meta = (x.shape, axis, size, step, win.shape[axis] if x.ndim else 1)
+        return win
 
     @staticmethod
     def backward(ctx, g):
         shape, axis, size, step, n = ctx.meta
+        if not shape:
+            return g.sum().reshape(())
         out = np.zeros(shape, g.dtype)
+        o = out
         # one strided add per window position k (size of them), never a loop over elements
         for k in range(size):
             sl = (slice(None),) * axis + (slice(k, k + step * (n - 1) + 1, step),)
-            out[sl] += g[..., k]
+            o[sl] += g[..., k]
         return out
 
 
 def unfold_dim(input, dimension, size, step):
-    d = norm_dim(dimension, input._data.ndim, "unfold") if input._data.ndim else 0
-    n = input._data.shape[d] if input._data.ndim else 1
+    nd = input._data.ndim
+    d = norm_dim(dimension, nd, "unfold") if nd else 0
+    n = input._data.shape[d] if nd else 1
     if size > n:
         raise RuntimeError(f"maximum size for tensor at dimension {d} is {n} but size is {size}")
+    if size < 0:
+        raise RuntimeError(f"size is {size} but must be >= 0")
     if step <= 0:
         raise RuntimeError(f"step is {step} but must be > 0")
-    return UnfoldDim.apply(input, d, size, step)
+    out = UnfoldDim.apply(input, d, size, step)
+    return _as_view(out, input, lambda a: _unfold_array(a, d, size, step))
