@@ -1,0 +1,2 @@
+"""``flambeau.utils``: data loading (``flambeau.utils.data``)."""
+from . import data  # noqa: F401
