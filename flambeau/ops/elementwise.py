@@ -58,7 +58,9 @@ class Mul(ArrayFunction):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        n = ctx.needs_input_grad
+        if n:  # save only what a needed gradient uses: in-place writes to the other stay legal
+            ctx.save_for_backward(a if n[1] else None, b if n[0] else None)
         return a * b
 
     @staticmethod
@@ -73,7 +75,9 @@ class Div(ArrayFunction):
 
     @staticmethod
     def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
+        n = ctx.needs_input_grad
+        if n:  # a is only needed for b's gradient
+            ctx.save_for_backward(a if n[1] else None, b)
         with np.errstate(divide="ignore", invalid="ignore"):
             return a / b
 
