@@ -1,0 +1,6 @@
+"""``flambeau.nn`` (``torch.nn``): Parameter, Module, layers, losses, ``functional``, ``init``, ``utils``."""
+from .parameter import Parameter, Buffer  # noqa: F401
+from .modules import *  # noqa: F401,F403
+from .modules import Module  # noqa: F401
+from . import functional, init, utils  # noqa: F401
+from . import parameter, modules  # noqa: F401

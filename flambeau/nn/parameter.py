@@ -1,0 +1,64 @@
+"""``Parameter``: a Tensor that a :class:`~flambeau.nn.Module` registers as a learnable weight
+(``torch.nn.Parameter``)."""
+from __future__ import annotations
+
+import numpy as np
+
+from .._tensor import Tensor, _init
+from .._tensor_str import tensor_repr
+
+
+class Parameter(Tensor):
+    """``torch.nn.Parameter(data=None, requires_grad=True)``.
+
+    Shares ``data``'s memory (no copy) and is a leaf that requires grad by default. Assigning a
+    Parameter as a Module attribute registers it in ``module._parameters``.
+    """
+
+    def __init__(self, data=None, requires_grad=True):
+        if data is None:
+            arr = np.empty((0,), dtype=np.float32)
+        elif isinstance(data, Tensor):
+            arr = data._data
+        else:
+            raise TypeError(f"Parameter(): data must be a Tensor or None, got {type(data).__name__}")
+        _init(self, arr)
+        if isinstance(data, Tensor):
+            self._version = data._version  # the same memory: the same version counter
+        if requires_grad:
+            self.requires_grad = True  # validates: integer tensors cannot require grad
+
+    def __repr__(self):
+        return "Parameter containing:\n" + tensor_repr(self)
+
+    __str__ = __repr__
+
+    def __deepcopy__(self, memo):
+        if id(self) in memo:
+            return memo[id(self)]
+        result = Parameter(Tensor._make(self._data.copy()), self._requires_grad)
+        if self._grad is not None:
+            result._grad = Tensor._make(self._grad._data.copy())
+        memo[id(self)] = result
+        return result
+
+
+class Buffer(Tensor):
+    """``torch.nn.Buffer(data, persistent=True)``: marks a tensor to be registered as a buffer
+    when assigned to a Module attribute."""
+
+    def __init__(self, data, *, persistent=True):
+        if not isinstance(data, Tensor):
+            raise TypeError(f"Buffer(): data must be a Tensor, got {type(data).__name__}")
+        _init(self, data._data)
+        self._version = data._version
+        self.persistent = persistent
+
+
+class UninitializedParameter(Parameter):
+    """Placeholder type so ``isinstance(p, nn.parameter.UninitializedParameter)`` checks work;
+    flambeau has no lazy modules, so no parameter is ever uninitialised."""
+
+
+def is_lazy(param) -> bool:
+    return isinstance(param, UninitializedParameter)
