@@ -21,6 +21,11 @@ from ._tensor import Tensor, _wrap
 _STRUCT_KEY = "__flambeau_structure__"
 
 
+def _contiguous(a):
+    # not np.ascontiguousarray: it turns 0-d arrays into 1-d ones
+    return a if a.flags.c_contiguous else a.copy(order="C")
+
+
 def _safetensors():
     try:
         from safetensors import numpy as stnp
@@ -36,7 +41,7 @@ def _encode(obj, prefix, tensors):
         key = prefix or "tensor"
         if key in tensors:
             raise ValueError(f"flambeau.save: two tensors map to the key {key!r}")
-        tensors[key] = np.ascontiguousarray(obj._data)
+        tensors[key] = _contiguous(obj._data)
         return {"__tensor__": key}
     if isinstance(obj, np.ndarray):
         return _encode(_wrap(obj), prefix, tensors)
@@ -86,7 +91,7 @@ def save(obj, f, *args, **kwargs):
     tensors = {}
     metadata = {}
     if _is_flat_state_dict(obj):
-        tensors = {k: np.ascontiguousarray(v._data) for k, v in obj.items()}
+        tensors = {k: _contiguous(v._data) for k, v in obj.items()}
     else:
         metadata[_STRUCT_KEY] = json.dumps(_encode(obj, "", tensors))
     directory = os.path.dirname(os.path.abspath(path))

@@ -1,4 +1,4 @@
-"""The ``flambeau`` command: ``train``, ``eval``, ``run`` (and ``python -m flambeau``).
+"""The ``flambeau`` command: ``train``, ``eval``, ``demo``, ``run`` (and ``python -m flambeau``).
 
 Bad arguments and missing data end with one clear line on stderr and exit status 2, never a
 traceback.
@@ -39,6 +39,11 @@ def _parser():
     t.add_argument("--no-progress", action="store_true", help="no progress bar")
     t.add_argument("--no-figures", action="store_true", help="skip the PNG figures")
 
+    d = sub.add_parser("demo", help="run one of the course's experiments and write its figures")
+    d.add_argument("name", nargs="?", help="the demo (omit to list them)")
+    d.add_argument("--out", default="demos", help="parent folder of the demo's output (default: demos)")
+    d.add_argument("--fast", action="store_true", help="a reduced, quick version")
+
     r = sub.add_parser("run", help="run a PyTorch script unchanged, with torch/torchvision resolved to flambeau")
     r.add_argument("script", help="the Python script")
     r.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script")
@@ -48,6 +53,21 @@ def _parser():
     e.add_argument("--data-root", default=None)
     e.add_argument("--batch-size", type=int, default=256)
     return p
+
+
+def _demo(args) -> int:
+    from ..demos import DEMOS, run
+    if not args.name:
+        for name, (_, doc) in DEMOS.items():
+            print(f"{name:16s} {doc}")
+        return 0
+    if args.name not in DEMOS:
+        raise CLIError(f"unknown demo {args.name!r}; choose one of {', '.join(DEMOS)}")
+    metrics = run(args.name, out=args.out, fast=args.fast)
+    import json
+    print(json.dumps(metrics, indent=2))
+    print(f"figures and metrics.json written to {args.out}/{args.name}")
+    return 0
 
 
 def main(argv=None) -> int:
@@ -60,6 +80,8 @@ def main(argv=None) -> int:
         if args.command == "train":
             from .train import train
             train(args)
+        elif args.command == "demo":
+            return _demo(args)
         elif args.command == "run":
             from ..compat import run
             return run(args.script, args.args)
