@@ -788,6 +788,12 @@ def _wrap(arr, ctx=None, nr=0):
     return t
 
 
+from .autograd import function as _function  # noqa: E402
+
+_function.Tensor = Tensor
+_function._wrap = _wrap
+
+
 def _refresh_view(v):
     """Re-derive a stale view's history from its base's current one (PyTorch regenerates the
     ``grad_fn`` of a view after an in-place op on its base or on another view of it)."""

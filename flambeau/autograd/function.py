@@ -21,6 +21,11 @@ from . import grad_mode
 
 _STATE = grad_mode.state
 
+# Bound by flambeau._tensor once the Tensor class exists (the two modules import each other);
+# module globals keep the per-op path free of import statements.
+Tensor = None
+_wrap = None
+
 
 class Node:
     """A recorded op: ``grad_fn`` of its outputs and ``ctx`` of its Function."""
@@ -79,7 +84,6 @@ class Node:
     def next_functions(self):
         """``((node, output_nr), ...)`` per input, as in PyTorch: a leaf that requires grad
         shows as its ``AccumulateGrad`` node, an input that needs no gradient as ``(None, 0)``."""
-        from .._tensor import Tensor
         out = []
         for e in self._next:
             if e is None:
@@ -214,8 +218,6 @@ class Function:
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        from .._tensor import Tensor
-
         ctx = Node(cls)
         needs = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
         ctx.needs_input_grad = needs
@@ -267,8 +269,6 @@ class Function:
     @classmethod
     def _backward_arrays(cls, ctx, grads):
         """Engine entry: arrays in, arrays out (wraps the Tensor-level user backward)."""
-        from .._tensor import Tensor
-
         meta = ctx._output_meta
         gts = []
         for g, m in zip(grads, meta):
@@ -297,8 +297,6 @@ class ArrayFunction(Function):
 
     @classmethod
     def apply(cls, *args, **kwargs):
-        from .._tensor import Tensor, _wrap
-
         arrays = []
         record = False
         for a in args:
@@ -315,11 +313,21 @@ class ArrayFunction(Function):
             return _wrap(out)
 
         ctx = Node(cls)
-        needs = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
-        ctx.needs_input_grad = needs
+        needs, edges, meta = [], [], []
+        for a in args:  # one pass: which inputs need a gradient, their edges and shapes
+            if isinstance(a, Tensor) and a._requires_grad:
+                needs.append(True)
+                edges.append(_edge(a))
+                d = a._data
+                meta.append((d.shape, d.dtype))
+            else:
+                needs.append(False)
+                edges.append(None)
+                meta.append(None)
+        ctx.needs_input_grad = tuple(needs)
         out = cls.forward(ctx, *arrays, **kwargs)
-        ctx._next = tuple(_edge(a) if n else None for a, n in zip(args, needs))
-        ctx._input_meta = tuple((a._data.shape, a._data.dtype) if n else None for a, n in zip(args, needs))
+        ctx._next = tuple(edges)
+        ctx._input_meta = tuple(meta)
         nd = ctx._non_differentiable
         if type(out) is tuple:
             ctx._n_outputs = len(out)
