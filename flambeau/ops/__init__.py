@@ -1,4 +1,7 @@
 """All op functions, by family. ``flambeau.<op>`` and ``Tensor.<op>`` are these functions."""
+# the spatial families load first: importing the submodule ``ops.norm`` binds the name ``norm``
+# in this package, and the ``norm`` op (from .reduce, below) must be what that name means
+from . import conv as _conv_ops, pool as _pool_ops, norm as _norm_ops  # noqa: F401,E402
 from .elementwise import *  # noqa: F401,F403
 from .elementwise import abs, pow, round  # noqa: F401  (shadow builtins on purpose)
 from .reduce import *  # noqa: F401,F403

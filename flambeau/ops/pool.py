@@ -1,0 +1,548 @@
+"""Pooling and resampling: max/avg pooling (1-3 d), adaptive pooling, ``interpolate``.
+
+Pooling loops over the kernel positions only: each position is a strided block of the input
+(the same block geometry as the convolutions, ``conv._blocks``) compared with, or added to,
+the output. Max pooling records which kernel position won (first maximum wins, NaN propagates,
+as in PyTorch) and its backward adds the gradient block of each position where it won.
+Adaptive average pooling and linear interpolation are separable linear maps: one small
+matrix per spatial axis, applied by GEMM.
+"""
+from __future__ import annotations
+
+import builtins
+import math
+
+import numpy as np
+
+from ..autograd.function import ArrayFunction
+from ._util import fmt_shape
+from .conv import _blocks, _ntuple
+
+__all__ = ["max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices",
+           "avg_pool1d", "avg_pool2d", "avg_pool3d", "adaptive_avg_pool1d", "adaptive_avg_pool2d",
+           "adaptive_max_pool1d", "adaptive_max_pool2d", "interpolate", "upsample", "upsample_nearest",
+           "upsample_bilinear"]
+
+_DNAME = {1: "1D", 2: "2D", 3: "3D"}
+
+
+def _pool_out(n, k, s, p, d, ceil_mode):
+    """PyTorch's pooling output length (a ceil-mode window must start inside input or left pad)."""
+    num = n + 2 * p - d * (k - 1) - 1 + ((s - 1) if ceil_mode else 0)
+    o = num // s + 1
+    if ceil_mode and (o - 1) * s >= n + p:
+        o -= 1
+    return o
+
+
+def _pool_args(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode):
+    if x.ndim not in (nd + 1, nd + 2):
+        raise RuntimeError(f"{op}: Expected {nd + 1}D or {nd + 2}D (batch mode) tensor for input, but got input "
+                           f"of size {fmt_shape(x.shape)}")
+    k = _ntuple(kernel_size, nd, "kernel_size", op)
+    s = k if stride is None or (not isinstance(stride, int) and len(stride) == 0) else \
+        _ntuple(stride, nd, "stride", op)
+    p = _ntuple(padding, nd, "padding", op)
+    d = _ntuple(dilation, nd, "dilation", op)
+    if any(v <= 0 for v in k):
+        raise RuntimeError(f"{op}: kernel_size must be greater than zero, but got {list(k)}")
+    if any(v <= 0 for v in s):
+        raise RuntimeError(f"{op}: stride must be greater than zero, but got {list(s)}")
+    if any(v <= 0 for v in d):
+        raise RuntimeError(f"{op}: dilation must be greater than zero, but got {list(d)}")
+    for kk, pp, dd in zip(k, p, d):
+        if pp < 0 or pp > ((kk - 1) * dd + 1) // 2:
+            raise RuntimeError(f"pad should be at most half of effective kernel size, but got pad={pp}, "
+                               f"kernel_size={kk} and dilation={dd}")
+    ins = x.shape[-nd:]
+    out = tuple(_pool_out(n, kk, ss, pp, dd, ceil_mode) for n, kk, ss, pp, dd in zip(ins, k, s, p, d))
+    if any(o <= 0 for o in out):
+        C = x.shape[-nd - 1]
+        raise RuntimeError(f"Given input size: ({'x'.join(map(str, (C,) + ins))}). Calculated output size: "
+                           f"({'x'.join(map(str, (C,) + out))}). Output size is too small")
+    return k, s, p, d, out
+
+
+def _lead(x, nd):
+    return (slice(None),) * (x.ndim - nd)
+
+
+# ---------------------------------------------------------------------------- max pooling
+class MaxPool(ArrayFunction):
+    """``F.max_pool{1,2,3}d``: x (..., *in) -> (..., *out); with ``want_idx`` also the flat input
+    index (int64) of each maximum, as ``return_indices=True`` gives."""
+
+    _node_name = "MaxPool2DWithIndicesBackward0"
+
+    @staticmethod
+    def forward(ctx, x, k, s, p, d, out, want_idx):
+        nd = len(k)
+        lead = _lead(x, nd)
+        blocks = _blocks(k, s, d, p, x.shape[-nd:], out)
+        shape = x.shape[:-nd] + out
+        best = np.full(shape, -np.inf, x.dtype)
+        need_win = want_idx or bool(ctx.needs_input_grad)
+        if need_win and x.dtype.kind == "f" and np.isnan(x.sum()):
+            win = _max_nan_aware(x, best, blocks, lead)
+        else:
+            # branch-free: the maxima first, then the first kernel position that attains them
+            for _, osl, isl in blocks:
+                b = best[lead + osl]
+                np.maximum(b, x[lead + isl], out=b)
+            win = None
+            if need_win:
+                win = np.zeros(shape, np.int16 if len(blocks) < 32000 else np.int32)
+                found = np.zeros(shape, np.bool_)
+                for j, (_, osl, isl) in enumerate(blocks):
+                    f = found[lead + osl]
+                    first = np.greater(np.equal(x[lead + isl], best[lead + osl]), f)   # hit and not found
+                    f |= first
+                    if j:
+                        win[lead + osl] += first * win.dtype.type(j)
+        ctx.save_for_backward(win)
+        ctx.blocks, ctx.in_shape = blocks, x.shape
+        # disjoint windows: every input element is read by at most one (output, position)
+        ctx.disjoint = all(ss >= (kk - 1) * dd + 1 for ss, kk, dd in zip(s, k, d))
+        if not want_idx:
+            return best
+        idx = _flat_index(win, blocks, x.shape[-nd:], k, s, d, p, out)
+        ctx.mark_non_differentiable(idx)
+        return best, idx
+
+    @staticmethod
+    def backward(ctx, g, gidx=None):
+        (win,) = ctx.saved_tensors
+        nd = len(ctx.blocks[0][1])
+        lead = _lead(g, nd)
+        gx = np.zeros(ctx.in_shape, g.dtype)
+        for j, (_, osl, isl) in enumerate(ctx.blocks):
+            routed = g[lead + osl] * (win[lead + osl] == j)
+            if ctx.disjoint:
+                gx[lead + isl] = routed
+            else:
+                gx[lead + isl] += routed
+        return gx, None, None, None, None, None, None
+
+
+def _max_nan_aware(x, best, blocks, lead):
+    """PyTorch's scan ``if (val > max || isnan(val))``: a NaN wins (the last NaN seen)."""
+    win = np.full(best.shape, -1, np.int32)
+    for j, (_, osl, isl) in enumerate(blocks):
+        v, b, w = x[lead + isl], best[lead + osl], win[lead + osl]
+        m = np.greater(v, b) | np.isnan(v)
+        np.copyto(b, v, where=m)
+        np.copyto(w, j, where=m)
+    if (win < 0).any():  # windows of only -inf: the first valid element
+        for j, (_, osl, _) in enumerate(blocks):
+            w = win[lead + osl]
+            np.copyto(w, j, where=w < 0)
+    return win
+
+
+def _flat_index(win, blocks, ins, k, s, d, p, out):
+    """Flat input index (over the spatial dims) of each output's winning position."""
+    nd = len(k)
+    pos = np.array([b[0] for b in blocks], np.int64).reshape(-1, nd)   # kernel offsets per block
+    flat = np.zeros(win.shape, np.int64)
+    stride_in = 1
+    for a in range(nd - 1, -1, -1):
+        o = np.arange(out[a], dtype=np.int64).reshape((-1,) + (1,) * (nd - 1 - a))
+        coord = o * s[a] - p[a] + pos[:, a][win.astype(np.int64)] * d[a]
+        flat += coord * stride_in
+        stride_in *= ins[a]
+    return flat
+
+
+def _max_pool(op, nd, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices):
+    x = input._data
+    k, s, p, d, out = _pool_args(op, nd, x, kernel_size, stride, padding, dilation, ceil_mode)
+    r = MaxPool.apply(input, k, s, p, d, out, builtins.bool(return_indices))
+    return r
+
+
+def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """``torch.nn.functional.max_pool1d``: (N, C, L) -> (N, C, L_out)."""
+    return _max_pool("max_pool1d", 1, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """``torch.nn.functional.max_pool2d``: (N, C, H, W) -> (N, C, H_out, W_out); stride defaults to
+    kernel_size; with ``return_indices`` also the flat (h*W + w) index of each maximum."""
+    return _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
+    """``torch.nn.functional.max_pool3d``: (N, C, D, H, W) -> (N, C, D_out, H_out, W_out)."""
+    return _max_pool("max_pool3d", 3, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
+
+
+def max_pool1d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                            return_indices=True):
+    return max_pool1d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+def max_pool2d_with_indices(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False,
+                            return_indices=True):
+    return max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, True)
+
+
+# ---------------------------------------------------------------------------- average pooling
+class AvgPool(ArrayFunction):
+    """``F.avg_pool{1,2,3}d``: window sums (in PyTorch's order) divided by the window count."""
+
+    _node_name = "AvgPool2DBackward0"
+
+    @staticmethod
+    def forward(ctx, x, k, s, p, out, div):
+        nd = len(k)
+        lead = _lead(x, nd)
+        blocks = _blocks(k, s, (1,) * nd, p, x.shape[-nd:], out)
+        y = np.zeros(x.shape[:-nd] + out, x.dtype)
+        for _, osl, isl in blocks:
+            y[lead + osl] += x[lead + isl]
+        y /= div
+        ctx.blocks, ctx.in_shape, ctx.div = blocks, x.shape, div
+        return y
+
+    @staticmethod
+    def backward(ctx, g):
+        nd = len(ctx.blocks[0][1])
+        lead = _lead(g, nd)
+        gd = g / ctx.div
+        gx = np.zeros(ctx.in_shape, g.dtype)
+        for _, osl, isl in ctx.blocks:
+            gx[lead + isl] += gd[lead + osl]
+        return gx, None, None, None, None, None
+
+
+def _avg_divisor(ins, k, s, p, out, count_include_pad, divisor_override, dtype):
+    if divisor_override is not None:
+        if divisor_override == 0:
+            raise RuntimeError("divisor must be not zero")
+        return dtype.type(divisor_override)
+    div = np.ones((1,) * len(k), np.int64)
+    for a, (n, kk, ss, pp, o) in enumerate(zip(ins, k, s, p, out)):
+        start = np.arange(o) * ss - pp
+        end = np.minimum(start + kk, n + pp)
+        size = end - start                                   # the window, padding included
+        if not count_include_pad:
+            size = np.minimum(end, n) - np.maximum(start, 0)
+        div = div * size.reshape((-1,) + (1,) * (len(k) - 1 - a))
+    return div.astype(dtype)
+
+
+def _avg_pool(op, nd, input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override):
+    x = input._data
+    k, s, p, _, out = _pool_args(op, nd, x, kernel_size, stride, padding, 1, ceil_mode)
+    div = _avg_divisor(x.shape[-nd:], k, s, p, out, count_include_pad, divisor_override, x.dtype)
+    return AvgPool.apply(input, k, s, p, out, div)
+
+
+def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
+    """``torch.nn.functional.avg_pool1d``: (N, C, L) -> (N, C, L_out)."""
+    return _avg_pool("avg_pool1d", 1, input, kernel_size, stride, padding, ceil_mode, count_include_pad, None)
+
+
+def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """``torch.nn.functional.avg_pool2d``: (N, C, H, W) -> (N, C, H_out, W_out)."""
+    return _avg_pool("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     divisor_override)
+
+
+def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
+               divisor_override=None):
+    """``torch.nn.functional.avg_pool3d``."""
+    return _avg_pool("avg_pool3d", 3, input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     divisor_override)
+
+
+# ---------------------------------------------------------------------------- separable linear maps
+class Separable(ArrayFunction):
+    """y = x contracted along each of the last spatial axes with a matrix ``(out_a, in_a)``
+    (adaptive average pooling, linear/bilinear interpolation): one GEMM per axis."""
+
+    _node_name = "UpsampleBilinear2DBackward0"
+
+    @staticmethod
+    def forward(ctx, x, mats):
+        ctx.mats = mats
+        return _apply_mats(x, mats)
+
+    @staticmethod
+    def backward(ctx, g):
+        return _apply_mats(g, [None if m is None else m.T for m in ctx.mats]), None
+
+
+class AdaptiveAvg(Separable):
+    _node_name = "AdaptiveAvgPool2DBackward0"
+
+
+def _apply_mats(x, mats):
+    nd = len(mats)
+    for a, m in enumerate(mats):
+        if m is None:
+            continue
+        axis = x.ndim - nd + a
+        xa = np.moveaxis(x, axis, -1)
+        shp = xa.shape
+        y = np.matmul(np.ascontiguousarray(xa).reshape(-1, shp[-1]), np.ascontiguousarray(m.T))
+        x = np.moveaxis(y.reshape(shp[:-1] + (m.shape[0],)), -1, axis)
+    return np.ascontiguousarray(x)
+
+
+def _adaptive_bounds(n, o):
+    i = np.arange(o)
+    return (i * n) // o, -((-(i + 1) * n) // o)             # floor(i*n/o), ceil((i+1)*n/o)
+
+
+def _adaptive_matrix(n, o, dtype):
+    start, end = _adaptive_bounds(n, o)
+    cols = np.arange(n)
+    inside = (cols >= start[:, None]) & (cols < end[:, None])
+    return (inside / (end - start)[:, None]).astype(dtype)
+
+
+def _out_size(op, x, output_size, nd):
+    if isinstance(output_size, (int, np.integer)) or output_size is None:
+        output_size = (output_size,) * nd
+    output_size = tuple(output_size)
+    if len(output_size) == 1:
+        output_size = output_size * nd
+    ins = x.shape[-nd:]
+    return tuple(n if o is None else builtins.int(o) for o, n in zip(output_size, ins))
+
+
+def _adaptive_avg(op, nd, input, output_size):
+    x = input._data
+    if x.ndim not in (nd + 1, nd + 2):
+        raise RuntimeError(f"{op}(): Expected {nd + 1}D or {nd + 2}D tensor, but got {fmt_shape(x.shape)}")
+    out = _out_size(op, x, output_size, nd)
+    ins = x.shape[-nd:]
+    if any(o <= 0 for o in out):
+        raise RuntimeError(f"{op}(): output_size must be positive, but got {list(out)}")
+    k = tuple(n // o for n, o in zip(ins, out))
+    if all(n % o == 0 for n, o in zip(ins, out)) and int(np.prod(k)) <= 16:
+        # equal non-overlapping small windows: plain average pooling, summed in PyTorch's order
+        return AvgPool.apply(input, k, k, (0,) * nd, out, x.dtype.type(int(np.prod(k))))
+    return AdaptiveAvg.apply(input, [_adaptive_matrix(n, o, x.dtype) for n, o in zip(ins, out)])
+
+
+def adaptive_avg_pool1d(input, output_size):
+    """``torch.nn.functional.adaptive_avg_pool1d``: (N, C, L) -> (N, C, output_size)."""
+    return _adaptive_avg("adaptive_avg_pool1d", 1, input, output_size)
+
+
+def adaptive_avg_pool2d(input, output_size):
+    """``torch.nn.functional.adaptive_avg_pool2d``: (N, C, H, W) -> (N, C, *output_size); window
+    ``[floor(i*H/oh), ceil((i+1)*H/oh))``; None keeps that input size."""
+    return _adaptive_avg("adaptive_avg_pool2d", 2, input, output_size)
+
+
+class AdaptiveMax(ArrayFunction):
+    """``F.adaptive_max_pool{1,2}d``: loops over the offsets inside the largest window; shorter
+    windows repeat their last element, which never changes the (first) maximum."""
+
+    _node_name = "AdaptiveMaxPool2DBackward0"
+
+    @staticmethod
+    def forward(ctx, x, out):
+        nd = len(out)
+        ins = x.shape[-nd:]
+        bounds = [_adaptive_bounds(n, o) for n, o in zip(ins, out)]
+        kmax = [builtins.int((e - s).max()) for s, e in bounds]
+        lead = x.shape[:-nd]
+        xf = x.reshape(lead + (-1,))
+        best = np.full(lead + out, -np.inf, x.dtype)
+        idx = None
+        for offs in np.ndindex(*kmax):
+            flat = np.zeros(out, np.int64)
+            for a, ((s, e), off) in enumerate(zip(bounds, offs)):
+                coord = np.minimum(s + off, e - 1).reshape((-1,) + (1,) * (nd - 1 - a))
+                flat = flat * ins[a] + coord
+            v = np.take(xf, flat, axis=-1)
+            if idx is None:
+                idx = np.broadcast_to(flat, best.shape).copy()
+                best[...] = v
+                continue
+            m = np.greater(v, best) | np.isnan(v)
+            np.copyto(best, v, where=m)
+            np.copyto(idx, flat, where=m)
+        ctx.save_for_backward(idx)
+        ctx.in_shape, ctx.nd = x.shape, nd
+        ctx.mark_non_differentiable(idx)
+        return best, idx
+
+    @staticmethod
+    def backward(ctx, g, gidx=None):
+        (idx,) = ctx.saved_tensors
+        nd, shape = ctx.nd, ctx.in_shape
+        rows, plane = int(np.prod(shape[:-nd])), int(np.prod(shape[-nd:]))
+        # scatter-add into the flattened spatial plane of each (n, c): one element can be the
+        # maximum of several overlapping windows, hence an accumulating scatter
+        gx = np.zeros((rows, plane), g.dtype)
+        np.add.at(gx, (np.arange(rows)[:, None], idx.reshape(rows, -1)), g.reshape(rows, -1))
+        return gx.reshape(shape), None
+
+
+def _adaptive_max(op, nd, input, output_size, return_indices):
+    x = input._data
+    if x.ndim not in (nd + 1, nd + 2):
+        raise RuntimeError(f"{op}(): Expected {nd + 1}D or {nd + 2}D tensor, but got {fmt_shape(x.shape)}")
+    out = _out_size(op, x, output_size, nd)
+    if any(o <= 0 for o in out):
+        raise RuntimeError(f"{op}(): output_size must be positive, but got {list(out)}")
+    y, idx = AdaptiveMax.apply(input, out)
+    return (y, idx) if return_indices else y
+
+
+def adaptive_max_pool1d(input, output_size, return_indices=False):
+    """``torch.nn.functional.adaptive_max_pool1d``: (N, C, L) -> (N, C, output_size)."""
+    return _adaptive_max("adaptive_max_pool1d", 1, input, output_size, return_indices)
+
+
+def adaptive_max_pool2d(input, output_size, return_indices=False):
+    """``torch.nn.functional.adaptive_max_pool2d``: (N, C, H, W) -> (N, C, *output_size)."""
+    return _adaptive_max("adaptive_max_pool2d", 2, input, output_size, return_indices)
+
+
+# ---------------------------------------------------------------------------- interpolate
+class UpsampleNearest(ArrayFunction):
+    """Nearest-neighbour resampling: a gather per spatial axis; backward sums the gradient of
+    the outputs that copied each input element (``np.add.reduceat`` over the runs of equal
+    source indices — the indices are non-decreasing)."""
+
+    _node_name = "UpsampleNearest2DBackward0"
+
+    @staticmethod
+    def forward(ctx, x, idxs):
+        nd = len(idxs)
+        ctx.idxs, ctx.in_shape = idxs, x.shape
+        for a, ix in enumerate(idxs):
+            x = np.take(x, ix, axis=x.ndim - nd + a)
+        return x
+
+    @staticmethod
+    def backward(ctx, g):
+        nd = len(ctx.idxs)
+        for a, ix in enumerate(ctx.idxs):
+            axis = g.ndim - nd + a
+            vals, starts = np.unique(ix, return_index=True)
+            sums = np.add.reduceat(g, starts, axis=axis)
+            shape = list(g.shape)
+            shape[axis] = ctx.in_shape[axis]
+            r = np.zeros(shape, g.dtype)
+            index = [slice(None)] * g.ndim
+            index[axis] = vals
+            r[tuple(index)] = sums
+            g = r
+        return g, None
+
+
+def _nearest_index(n_in, n_out, scale, exact, dtype):
+    """PyTorch's nearest source indices (computed in float32 as its CPU kernel does)."""
+    o = np.arange(n_out)
+    if n_out == n_in:
+        return o
+    if n_out == 2 * n_in and not exact:
+        return o >> 1
+    f = np.float32
+    s = f(1.0 / scale) if scale else f(n_in) / f(n_out)
+    src = (o.astype(f) + f(0.5)) * s if exact else o.astype(f) * s
+    return np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+
+
+def _linear_matrix(n_in, n_out, scale, align_corners, dtype):
+    """The (n_out, n_in) matrix of PyTorch's linear interpolation weights along one axis."""
+    t = np.dtype(dtype).type
+    o = np.arange(n_out).astype(dtype)
+    m = np.zeros((n_out, n_in), dtype)
+    if n_in == n_out:
+        m[np.arange(n_out), np.arange(n_out)] = 1
+        return m
+    if align_corners:
+        ratio = t(n_in - 1) / t(n_out - 1) if n_out > 1 else t(0)
+        src = ratio * o
+    else:
+        ratio = t(1.0 / scale) if scale else t(n_in) / t(n_out)
+        src = np.maximum(ratio * (o + t(0.5)) - t(0.5), t(0))
+    i0 = np.minimum(src.astype(np.int64), n_in - 1)
+    l1 = np.clip(src - i0.astype(dtype), t(0), t(1))
+    i1 = i0 + (i0 < n_in - 1)
+    rows = np.arange(n_out)
+    np.add.at(m, (rows, i0), t(1) - l1)   # a tiny (n_out, n_in) matrix, not a batch scatter
+    np.add.at(m, (rows, i1), l1)
+    return m
+
+
+class UpsampleLinear(Separable):
+    _node_name = "UpsampleBilinear2DBackward0"
+
+
+_LINEAR_DIMS = {"linear": 1, "bilinear": 2, "trilinear": 3}
+
+
+def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
+                recompute_scale_factor=None, antialias=False):
+    """``torch.nn.functional.interpolate`` for modes 'nearest', 'nearest-exact', 'linear',
+    'bilinear', 'trilinear' (align_corners) and 'area'; input (N, C, *spatial)."""
+    x = input._data
+    nd = x.ndim - 2
+    modes = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear", "area", "bicubic")
+    if mode not in modes:
+        raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {x.ndim}D) for "
+                                  f"the modes: nearest | linear | bilinear | bicubic | trilinear | area | "
+                                  f"nearest-exact (got {mode})")
+    if mode in ("nearest", "nearest-exact", "area") and align_corners is not None:
+        raise ValueError("align_corners option can only be set with the interpolating modes: "
+                         "linear | bilinear | bicubic | trilinear")
+    if nd < 1 or nd > 3:
+        raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {x.ndim}D) for "
+                                  f"the modes: nearest | linear | bilinear | bicubic | trilinear | area | "
+                                  f"nearest-exact (got {mode})")
+    if mode in _LINEAR_DIMS and _LINEAR_DIMS[mode] != nd:
+        raise NotImplementedError(f"Got {x.ndim}D input, but {mode} mode needs {_LINEAR_DIMS[mode] + 2}D input")
+    if mode == "bicubic":
+        raise NotImplementedError("interpolate: mode 'bicubic' is not supported by flambeau")
+    if size is not None and scale_factor is not None:
+        raise ValueError("only one of size or scale_factor should be defined")
+    ins = x.shape[2:]
+    scales = (None,) * nd
+    if size is not None:
+        out = _ntuple(size, nd, "size", "interpolate")
+    elif scale_factor is not None:
+        sf = tuple(scale_factor) if isinstance(scale_factor, (tuple, list)) else (scale_factor,) * nd
+        if len(sf) != nd:
+            raise ValueError(f"Input and scale_factor must have the same number of spatial dimensions, but got "
+                             f"input with spatial dimensions of {list(ins)} and scale_factor of shape {list(sf)}.")
+        out = tuple(math.floor(float(n) * float(f)) for n, f in zip(ins, sf))
+        if not recompute_scale_factor:
+            scales = tuple(float(f) for f in sf)
+    else:
+        raise ValueError("either size or scale_factor should be defined")
+    if any(o <= 0 for o in out):
+        raise RuntimeError(f"interpolate: output size {list(out)} for input of size {fmt_shape(x.shape)} "
+                           f"should be greater than 0")
+    if mode in ("nearest", "nearest-exact"):
+        idxs = [_nearest_index(n, o, s, mode == "nearest-exact", x.dtype) for n, o, s in zip(ins, out, scales)]
+        return UpsampleNearest.apply(input, idxs)
+    if mode == "area":
+        return _adaptive_avg("adaptive_avg_pool", nd, input, out)
+    mats = [_linear_matrix(n, o, s, builtins.bool(align_corners), x.dtype) for n, o, s in zip(ins, out, scales)]
+    return UpsampleLinear.apply(input, mats)
+
+
+def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):
+    """``torch.nn.functional.upsample`` (deprecated alias of interpolate)."""
+    return interpolate(input, size, scale_factor, mode, align_corners)
+
+
+def upsample_nearest(input, size=None, scale_factor=None):
+    return interpolate(input, size, scale_factor, mode="nearest")
+
+
+upsample_nearest2d = upsample_nearest
+
+
+def upsample_bilinear(input, size=None, scale_factor=None):
+    return interpolate(input, size, scale_factor, mode="bilinear", align_corners=True)
