@@ -185,7 +185,8 @@ def _edge(t):
 
 
 class _NoGradCtx:
-    """The ctx handed to forward when nothing is recorded: saving is a no-op."""
+    """The ctx handed to forward when nothing is recorded: saving is a no-op. A fresh one per
+    call (cheap: no __init__), so nothing forward stores on it outlives the call."""
 
     needs_input_grad = ()
 
@@ -307,7 +308,7 @@ class ArrayFunction(Function):
             else:
                 arrays.append(a)
         if not (record and _STATE.enabled):
-            out = cls.forward(_NO_GRAD_CTX, *arrays, **kwargs)
+            out = cls.forward(_NoGradCtx(), *arrays, **kwargs)
             if type(out) is tuple:
                 return tuple(_wrap(o) for o in out)
             return _wrap(out)
@@ -369,7 +370,6 @@ class ArrayFunction(Function):
         return res if type(res) is tuple else (res,)
 
 
-_NO_GRAD_CTX = _NoGradCtx()
 
 
 def _describe(t) -> str:

@@ -13,7 +13,7 @@ def _x(*shape, low=0.2, high=0.9, seed=0):
 
 
 X = _x(3, 4)
-Y = _x(3, 4, seed=1)
+Y = _x(3, 4, seed=1) * 0.9 + 0.04  # never equal to X elementwise (l1/smooth-l1 kink at 0)
 W4 = _x(4, seed=2)
 IDX = np.array([1, 0, 3])
 P = np.array([[0.1, 0.2, 0.3, 0.4], [0.25, 0.25, 0.25, 0.25], [0.7, 0.1, 0.1, 0.1]])
