@@ -35,8 +35,10 @@ SCRIPT = textwrap.dedent('''
             x = torch.flatten(x, 1)
             return F.log_softmax(self.fc1(x), dim=1)
 
-    x = torch.randn(256, 1, 8, 8)
-    y = (x.mean(dim=(1, 2, 3)) > 0).long()
+    y = torch.randint(0, 2, (256,))
+    x = torch.randn(256, 1, 8, 8) * 0.5
+    x[y == 0, :, :, :4] += 1.0   # class 0: the bright half is on the left
+    x[y == 1, :, :, 4:] += 1.0   # class 1: on the right
     loader = DataLoader(TensorDataset(x, y), batch_size=32, shuffle=True, num_workers=2, pin_memory=True,
                         persistent_workers=True)
     model = Net().to(device)

@@ -248,7 +248,9 @@ def test_gradcheck_case(name):
     raises = opts.pop("raises", None)
     ins = [flambeau.from_numpy(np.array(a, dtype=np.float64)).requires_grad_(True) for a in arrays]
     out = fn(flambeau, *ins)
-    assert ALL[name] in _node_classes(out), f"the case for {name} does not run {name}'s backward"
+    # a base class (its backward shared by subclasses) is covered by a node of a subclass
+    assert any(issubclass(c, ALL[name]) for c in _node_classes(out)), \
+        f"the case for {name} does not run {name}'s backward"
     if raises is not None:
         with pytest.raises(RuntimeError, match=raises):
             gradcheck(fn, *arrays, **opts)
