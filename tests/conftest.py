@@ -1,6 +1,13 @@
 import os
 import sys
 
+# Tests run in parallel workers (pytest -n 2) on a 2-core machine: one BLAS/OpenMP thread per
+# worker. Multi-threaded OpenBLAS spinning on oversubscribed cores is 10x slower or worse.
+# Set before NumPy (and PyTorch) load their thread pools.
+_NUMPY_LOADED_EARLY = "numpy" in sys.modules
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 import numpy as np
 import pytest
 
@@ -15,3 +22,13 @@ def _seed():
     flambeau.manual_seed(0)
     np.random.seed(0)
     yield
+
+
+def pytest_configure(config):
+    import torch
+    torch.set_num_threads(int(os.environ["OMP_NUM_THREADS"]))
+
+
+def pytest_report_header(config):
+    return (f"BLAS threads per worker: OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS')}"
+            + (" (numpy was imported before conftest: the setting may not apply)" if _NUMPY_LOADED_EARLY else ""))
