@@ -43,6 +43,12 @@ def _parser():
     d.add_argument("name", nargs="?", help="the demo (omit to list them)")
     d.add_argument("--out", default="demos", help="parent folder of the demo's output (default: demos)")
     d.add_argument("--fast", action="store_true", help="a reduced, quick version")
+    d.add_argument("--data-root", default=None, help="folder holding MNIST/CIFAR-10 files (default: $FLAMBEAU_DATA "
+                   "or ./data)")
+    d.add_argument("--dataset", default=None, help="mnist-linear/mnist-cnn: mnist or fashion-mnist")
+    d.add_argument("--epochs", type=int, default=None, help="override the demo's number of epochs")
+    d.add_argument("--seed", type=int, default=None)
+    d.add_argument("--sample", action="store_true", help="gan: draw new digits from the saved checkpoint")
 
     r = sub.add_parser("run", help="run a PyTorch script unchanged, with torch/torchvision resolved to flambeau")
     r.add_argument("script", help="the Python script")
@@ -56,15 +62,28 @@ def _parser():
 
 
 def _demo(args) -> int:
-    from ..demos import DEMOS, run
+    import inspect
+    import json
+
+    from ..demos import DEMOS, entry_point, run
     if not args.name:
         for name, (_, doc) in DEMOS.items():
-            print(f"{name:16s} {doc}")
+            print(f"{name:20s} {doc}")
         return 0
     if args.name not in DEMOS:
         raise CLIError(f"unknown demo {args.name!r}; choose one of {', '.join(DEMOS)}")
-    metrics = run(args.name, out=args.out, fast=args.fast)
-    import json
+    options = {k: v for k, v in (("data_root", args.data_root), ("dataset", args.dataset),
+                                 ("epochs", args.epochs), ("seed", args.seed)) if v is not None}
+    if args.sample:
+        options["sample"] = True
+    accepted = inspect.signature(entry_point(args.name)).parameters
+    for k in options:
+        if k not in accepted:
+            raise CLIError(f"demo {args.name!r} has no option --{k.replace('_', '-')}")
+    try:
+        metrics = run(args.name, out=args.out, fast=args.fast, **options)
+    except FileNotFoundError as e:
+        raise CLIError(str(e)) from None
     print(json.dumps(metrics, indent=2))
     print(f"figures and metrics.json written to {args.out}/{args.name}")
     return 0

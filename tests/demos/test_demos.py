@@ -45,3 +45,16 @@ def test_helix_wider_layers_learn_the_arms(tmp_path):
     assert acc[100] >= 0.9
     assert acc[100] > acc[10]
     assert "helix.png" in _files(tmp_path, "helix")
+
+
+def test_demo_command_rejects_options_a_demo_lacks(capsys):
+    from flambeau.cli import main
+    assert main(["demo", "helix", "--data-root", "somewhere"]) == 2
+    assert "demo 'helix' has no option --data-root" in capsys.readouterr().err
+
+
+def test_demo_command_reports_missing_data_in_one_line(tmp_path, capsys):
+    from flambeau.cli import main
+    assert main(["demo", "mnist-linear", "--data-root", str(tmp_path), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "train-images-idx3-ubyte.gz" in err and "Traceback" not in err
