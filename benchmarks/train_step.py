@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 import flambeau
+import flambeau.vision.models  # noqa: F401  (resnet20)
 
 torch.set_num_threads(os.cpu_count() or 1)
 HERE = os.path.dirname(os.path.abspath(__file__))
