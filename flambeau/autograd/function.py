@@ -63,7 +63,7 @@ class Node:
                 if counter[0] != expected:
                     raise RuntimeError(
                         "one of the variables needed for gradient computation has been modified by "
-                        f"an inplace operation: [{what}], which is saved by {self.name()}, is at "
+                        f"an inplace operation: [{_fmt_described(what)}], which is saved by {self.name()}, is at "
                         f"version {counter[0]}; expected version {expected} instead. Hint: clone the "
                         "tensor before modifying it in place, or do the in-place op out of place.")
         return self._saved if self._saved is not None else ()
@@ -372,8 +372,14 @@ class ArrayFunction(Function):
 
 
 
-def _describe(t) -> str:
-    return f"flambeau.{type(t).__name__} of dtype {t.dtype.name} and shape {list(t.shape)}"
+def _describe(t):
+    """What an error message will say about a saved tensor (formatted only if it is raised)."""
+    return type(t).__name__, t._data.dtype, t._data.shape
+
+
+def _fmt_described(d) -> str:
+    name, dtype, shape = d
+    return f"flambeau.{name} of dtype {dtype} and shape {list(shape)}"
 
 
 def once_differentiable(fn):
