@@ -19,6 +19,7 @@ import numpy as np
 from ._tensor import Tensor, _wrap
 
 _STRUCT_KEY = "__flambeau_structure__"
+_ORDER_KEY = "__flambeau_key_order__"  # a flat state dict's key order (safetensors sorts its entries)
 
 
 def _contiguous(a):
@@ -92,6 +93,7 @@ def save(obj, f, *args, **kwargs):
     metadata = {}
     if _is_flat_state_dict(obj):
         tensors = {k: _contiguous(v._data) for k, v in obj.items()}
+        metadata[_ORDER_KEY] = json.dumps(list(obj))
     else:
         metadata[_STRUCT_KEY] = json.dumps(_encode(obj, "", tensors))
     directory = os.path.dirname(os.path.abspath(path))
@@ -133,4 +135,16 @@ def load(f, map_location=None, weights_only=True, **kwargs):
             return _decode(json.loads(meta[_STRUCT_KEY]), tensors)
         except (KeyError, ValueError, TypeError) as e:
             raise RuntimeError(f"flambeau.load: {path} has malformed structure metadata ({e})") from None
-    return {k: _wrap(v) for k, v in tensors.items()}
+    # a flat state dict comes back in the order it was saved (PyTorch returns an OrderedDict):
+    # the recorded order, else the order of the file's header
+    order = [k for k in header if k != "__metadata__"]
+    if _ORDER_KEY in meta:
+        try:
+            saved = json.loads(meta[_ORDER_KEY])
+        except ValueError:
+            saved = None
+        if isinstance(saved, list) and sorted(saved) == sorted(tensors):
+            order = saved
+    if sorted(order) != sorted(tensors):
+        order = list(tensors)
+    return {k: _wrap(tensors[k]) for k in order}

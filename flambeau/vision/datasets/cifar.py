@@ -1,7 +1,8 @@
 """CIFAR-10 from the official *binary* version (``cifar-10-batches-bin/*.bin``); never pickle.
 
-Each ``.bin`` file holds 10,000 records of 3,073 bytes: one label byte (0–9), then 1,024 red,
-1,024 green and 1,024 blue bytes (32×32 planes, row-major). Lookup order:
+Each ``.bin`` file holds records of 3,073 bytes (10,000 per file in the official release): one
+label byte (0–9), then 1,024 red, 1,024 green and 1,024 blue bytes (32×32 planes, row-major).
+Lookup order:
 
 1. ``root/cifar-10-batches-bin/`` already extracted;
 2. ``root/cifar-10-binary.tar.gz``: extracted once into ``root`` when it is writable, otherwise
@@ -103,16 +104,19 @@ class CIFAR10(_ImageClassification):
 
     # ------------------------------------------------------------------ reading
     def _load(self, folder):
+        """Read the split's files. The format has no header: a file is a whole number of 3,073-byte
+        records (10,000 in the official release; a subset file written the same way is read too)."""
         files = self.train_list if self.train else self.test_list
-        records = np.empty((RECORDS_PER_FILE * len(files), RECORD), np.uint8)
-        for k, name in enumerate(files):
+        parts = []
+        for name in files:
             path = os.path.join(folder, name)
             size = os.path.getsize(path)
-            if size != RECORD * RECORDS_PER_FILE:
-                what = "truncated" if size < RECORD * RECORDS_PER_FILE else "corrupt (too long)"
-                raise ValueError(f"{path}: {what}: {size} bytes, expected {RECORDS_PER_FILE} records of {RECORD} "
-                                 f"bytes = {RECORD * RECORDS_PER_FILE} bytes")
-            part = records[k * RECORDS_PER_FILE:(k + 1) * RECORDS_PER_FILE]
+            if size == 0 or size % RECORD:
+                what = "empty" if size == 0 else "truncated"
+                raise ValueError(f"{path}: {what}: {size} bytes is not a whole number of {RECORD}-byte records "
+                                 f"(the official files hold {RECORDS_PER_FILE} records = "
+                                 f"{RECORD * RECORDS_PER_FILE} bytes)")
+            part = np.empty((size // RECORD, RECORD), np.uint8)
             with open(path, "rb") as f:
                 if f.readinto(memoryview(part.reshape(-1))) != part.size:
                     raise ValueError(f"{path}: truncated while reading")
@@ -120,6 +124,8 @@ class CIFAR10(_ImageClassification):
             if bad.any():
                 r = int(np.argmax(bad))
                 raise ValueError(f"{path}: record {r} has label {int(part[r, 0])}, outside 0..9; the file is corrupt")
+            parts.append(part)
+        records = parts[0] if len(parts) == 1 else np.concatenate(parts)
         labels = records[:, 0]
         data = np.ascontiguousarray(records[:, 1:].reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
         return data, labels.astype(np.int64).tolist()
