@@ -43,6 +43,7 @@ from .ops import (  # noqa: F401
 from .serialization import save, load  # noqa: F401
 from . import autograd, backends, cuda, accelerator, mps, ops  # noqa: F401,E402
 from . import nn, optim, utils  # noqa: F401,E402  (torch.nn, torch.optim, torch.utils after `import torch`)
+from . import multiprocessing  # noqa: F401,E402
 
 is_tensor = lambda obj: isinstance(obj, Tensor)  # noqa: E731
 

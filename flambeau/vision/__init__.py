@@ -5,9 +5,9 @@ transforms work on those and on ``[..., C, H, W]`` tensors.
 """
 import importlib
 
-from . import datasets, transforms, utils  # noqa: F401
+from . import datasets, io, transforms, utils  # noqa: F401
 
-__all__ = ["datasets", "models", "transforms", "utils"]
+__all__ = ["datasets", "io", "models", "transforms", "utils"]
 
 
 def __getattr__(name):

@@ -20,9 +20,10 @@ from .pooling import (MaxPool1d, MaxPool2d, MaxPool3d, AvgPool1d, AvgPool2d, Avg
 from .batchnorm import (BatchNorm1d, BatchNorm2d, BatchNorm3d, InstanceNorm1d, InstanceNorm2d, GroupNorm,
                         LocalResponseNorm)
 from .upsampling import Upsample, UpsamplingNearest2d, UpsamplingBilinear2d
+from .rnn import RNNBase, RNN, LSTM, GRU, RNNCellBase, RNNCell, LSTMCell, GRUCell
 
 from . import (module, container, linear, activation, dropout, flatten, sparse, normalization, loss,  # noqa: E402
-               conv, pooling, batchnorm, upsampling)
+               conv, pooling, batchnorm, upsampling, rnn)
 
 __all__ = [name for m in (module, container, linear, activation, dropout, flatten, sparse, normalization, loss,
-                          conv, pooling, batchnorm, upsampling) for name in m.__all__]
+                          conv, pooling, batchnorm, upsampling, rnn) for name in m.__all__]

@@ -7,7 +7,10 @@ torchvision returns PIL images; ``transforms.ToTensor()`` converts them.
 from .cifar import CIFAR10  # noqa: F401
 from .digits import Digits  # noqa: F401
 from .fakedata import FakeData  # noqa: F401
+from .folder import DatasetFolder, ImageFolder  # noqa: F401
+from .lsun import LSUN, LSUNClass  # noqa: F401
 from .mnist import KMNIST, MNIST, FashionMNIST  # noqa: F401
 from .utils import VisionDataset  # noqa: F401
 
-__all__ = ["CIFAR10", "Digits", "FakeData", "FashionMNIST", "KMNIST", "MNIST", "VisionDataset"]
+__all__ = ["CIFAR10", "DatasetFolder", "Digits", "FakeData", "ImageFolder", "LSUN", "LSUNClass", "FashionMNIST",
+           "KMNIST", "MNIST", "VisionDataset"]

@@ -2,6 +2,10 @@
 from .simple import Reseau1, MLP, Reseau2, SimpleCNN  # noqa: F401
 from .resnet import (ResNet, BasicBlock, Bottleneck, CifarResNet, resnet18, resnet34, resnet50,  # noqa: F401
                      resnet20, resnet32, resnet44, resnet56, resnet110)
+from .vgg import VGG, vgg11, vgg11_bn, vgg13, vgg13_bn, vgg16, vgg16_bn, vgg19, vgg19_bn  # noqa: F401
+from ._weights import (Weights, WeightsEnum, get_weight, ResNet18_Weights, ResNet34_Weights,  # noqa: F401
+                       ResNet50_Weights, VGG11_Weights, VGG11_BN_Weights, VGG13_Weights, VGG13_BN_Weights,
+                       VGG16_Weights, VGG16_BN_Weights, VGG19_Weights, VGG19_BN_Weights)
 
 # name -> constructor(in_shape=..., num_classes=...)
 REGISTRY = {

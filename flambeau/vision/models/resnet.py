@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ... import nn
 from ...nn import functional as F
+from ._weights import ResNet18_Weights, ResNet34_Weights, ResNet50_Weights, check_weights
 
 
 # ---------------------------------------------------------------------------- CIFAR family
@@ -188,22 +189,21 @@ def torch_flatten(x):
     return x.flatten(1)
 
 
-def _weights_unavailable(weights):
-    if weights is not None:
-        raise RuntimeError("flambeau ships no pretrained weights (they would be downloaded from a hub); "
-                           "pass weights=None, or load a state dict with model.load_state_dict(flambeau.load(path))")
+def _weights_unavailable(weights, enum_cls):
+    # a valid member raises a RuntimeError explaining that pretrained weights are not available
+    check_weights(weights, enum_cls)
 
 
 def resnet18(*, weights=None, progress=True, num_classes=1000, **kwargs):
-    _weights_unavailable(weights)
+    _weights_unavailable(weights, ResNet18_Weights)
     return ResNet(BasicBlock, [2, 2, 2, 2], num_classes=num_classes, **kwargs)
 
 
 def resnet34(*, weights=None, progress=True, num_classes=1000, **kwargs):
-    _weights_unavailable(weights)
+    _weights_unavailable(weights, ResNet34_Weights)
     return ResNet(BasicBlock, [3, 4, 6, 3], num_classes=num_classes, **kwargs)
 
 
 def resnet50(*, weights=None, progress=True, num_classes=1000, **kwargs):
-    _weights_unavailable(weights)
+    _weights_unavailable(weights, ResNet50_Weights)
     return ResNet(Bottleneck, [3, 4, 6, 3], num_classes=num_classes, **kwargs)

@@ -1,0 +1,129 @@
+"""vision.models: VGG (torchvision's layout), weight enums, and the no-download policy."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import flambeau
+from flambeau.vision import models
+
+VGG_CFG_COUNTS = {  # (builder, batch_norm, config) -> torchvision's documented parameter count
+    "vgg11": 132863336, "vgg11_bn": 132868840, "vgg13": 133047848, "vgg13_bn": 133053736,
+    "vgg16": 138357544, "vgg16_bn": 138365992, "vgg19": 143667240, "vgg19_bn": 143678248,
+}
+CFG = {"vgg11": "A", "vgg13": "B", "vgg16": "D", "vgg19": "E"}
+
+
+def _count_from_cfg(cfg, bn, num_classes=1000):
+    n, cin = 0, 3
+    for v in models.vgg.cfgs[cfg]:
+        if v != "M":
+            n += cin * v * 9 + v + (2 * v if bn else 0)
+            cin = v
+    return n + 25088 * 4096 + 4096 + 4096 * 4096 + 4096 + 4096 * num_classes + num_classes
+
+
+@pytest.mark.parametrize("name", list(VGG_CFG_COUNTS))
+def test_vgg_parameter_counts_match_weights_meta(name):
+    base, bn = name.split("_")[0], name.endswith("_bn")
+    assert _count_from_cfg(CFG[base], bn) == VGG_CFG_COUNTS[name]
+    enum = getattr(models, name.upper().replace("VGG", "VGG") + "_Weights")
+    assert enum.DEFAULT.meta["num_params"] == VGG_CFG_COUNTS[name]
+
+
+def test_vgg16_layout_and_parameter_count():
+    m = models.vgg16(init_weights=False)
+    sd = m.state_dict()
+    convs = [0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28]
+    expected = [f"features.{i}.{k}" for i in convs for k in ("weight", "bias")]
+    expected += [f"classifier.{i}.{k}" for i in (0, 3, 6) for k in ("weight", "bias")]
+    assert list(sd) == expected
+    assert sum(p.numel() for p in m.parameters()) == 138357544
+    assert tuple(sd["features.0.weight"].shape) == (64, 3, 3, 3)
+    assert tuple(sd["classifier.0.weight"].shape) == (4096, 25088)
+    assert tuple(sd["classifier.6.bias"].shape) == (1000,)
+    assert isinstance(m.avgpool, flambeau.nn.AdaptiveAvgPool2d) and m.avgpool.output_size == (7, 7)
+    kinds = [type(x).__name__ for x in m.classifier]
+    assert kinds == ["Linear", "ReLU", "Dropout", "Linear", "ReLU", "Dropout", "Linear"]
+    assert [type(x).__name__ for x in m.features[:5]] == ["Conv2d", "ReLU", "Conv2d", "ReLU", "MaxPool2d"]
+
+
+def test_vgg11_bn_layout():
+    m = models.vgg11_bn(num_classes=10, init_weights=False)
+    keys = list(m.state_dict())
+    assert keys[:7] == ["features.0.weight", "features.0.bias", "features.1.weight", "features.1.bias",
+                        "features.1.running_mean", "features.1.running_var", "features.1.num_batches_tracked"]
+    assert "features.4.weight" in keys and "features.8.weight" in keys
+    assert tuple(m.state_dict()["classifier.6.weight"].shape) == (10, 4096)
+
+
+@pytest.fixture(scope="module")
+def vgg11():
+    flambeau.manual_seed(0)
+    return models.vgg11()  # built once: 133M parameters take seconds to initialise
+
+
+def test_vgg11_forward_shape_and_init(vgg11):
+    m = vgg11.eval()
+    with flambeau.no_grad():
+        out = m(flambeau.randn(1, 3, 224, 224))
+    assert tuple(out.shape) == (1, 1000) and out.dtype == flambeau.float32
+    assert np.isfinite(out.numpy()).all()
+    w = m.classifier[6].weight.detach().numpy()
+    assert abs(w.std() - 0.01) < 0.001 and not m.classifier[6].bias.detach().numpy().any()
+    conv = m.features[0].weight.detach().numpy()
+    assert abs(conv.std() - np.sqrt(2 / (64 * 9))) < 0.02  # kaiming normal, fan_out
+
+
+def test_vgg_small_input_backward(vgg11):
+    """The adaptive pool makes VGG accept 32×32 inputs; gradients reach the first and last layers."""
+    m = vgg11.train()
+    x, y = flambeau.randn(2, 3, 32, 32), flambeau.tensor([0, 2])
+    loss = flambeau.nn.functional.cross_entropy(m(x), y)
+    loss.backward()
+    assert m.features[0].weight.grad is not None and m.classifier[6].weight.grad.abs().sum().item() > 0
+
+
+@pytest.mark.parametrize("builder,enum", [
+    (models.resnet18, models.ResNet18_Weights), (models.resnet34, models.ResNet34_Weights),
+    (models.resnet50, models.ResNet50_Weights), (models.vgg16, models.VGG16_Weights),
+    (models.vgg11_bn, models.VGG11_BN_Weights),
+])
+def test_weights_raise_a_clear_error(builder, enum):
+    for w in (enum.DEFAULT, enum.IMAGENET1K_V1, "DEFAULT", f"{enum.__name__}.IMAGENET1K_V1"):
+        with pytest.raises(RuntimeError, match=r"not available in flambeau.*weights=None.*load_state_dict") as e:
+            builder(weights=w)
+        assert enum.IMAGENET1K_V1.url.split("/")[-1] in str(e.value) or enum.DEFAULT.url in str(e.value)
+    with pytest.raises(RuntimeError, match="does not download models from a hub"):
+        enum.DEFAULT.get_state_dict(progress=False)
+
+
+def test_wrong_weights_enum_and_name():
+    with pytest.raises(TypeError, match="expected ResNet18_Weights but received VGG16_Weights"):
+        models.resnet18(weights=models.VGG16_Weights.DEFAULT)
+    with pytest.raises(ValueError, match="not a member of ResNet18_Weights"):
+        models.resnet18(weights="IMAGENET1K_V9")
+
+
+def test_weights_enum_api():
+    W = models.ResNet18_Weights
+    assert W.DEFAULT is W.IMAGENET1K_V1
+    assert list(W) == [W.IMAGENET1K_V1]
+    assert repr(W.DEFAULT) == "ResNet18_Weights.IMAGENET1K_V1"
+    assert W.DEFAULT.url == "https://download.pytorch.org/models/resnet18-f37072fd.pth"
+    assert W.DEFAULT.meta["num_params"] == sum(p.numel() for p in models.resnet18().parameters())
+    assert models.ResNet50_Weights.DEFAULT is models.ResNet50_Weights.IMAGENET1K_V2
+    assert models.get_weight("ResNet18_Weights.DEFAULT") is W.IMAGENET1K_V1
+    assert models.resnet18(weights=None).fc.out_features == 1000
+
+
+def test_weights_transforms_is_imagenet_preprocessing():
+    from flambeau.vision import transforms as T
+    tf = models.ResNet18_Weights.DEFAULT.transforms()
+    assert isinstance(tf, T.Compose)
+    assert [type(t).__name__ for t in tf.transforms] == ["Resize", "CenterCrop", "ToTensor", "Normalize"]
+    img = np.full((300, 400, 3), 255, np.uint8)
+    out = tf(img)
+    assert tuple(out.shape) == (3, 224, 224)
+    expected = (1 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
+    np.testing.assert_allclose(out.numpy()[:, 100, 100], expected, rtol=1e-5)
