@@ -642,12 +642,12 @@ class Tensor:
         return self
 
     def uniform_(self, a=0.0, b=1.0, *, generator=None):
-        from .random import rng
-        return self._fill_random(rng(generator).uniform(a, b, self._data.shape))
+        from .random import uniform
+        return self._fill_random(uniform(generator, a, b, self._data.shape, self._data.dtype))
 
     def normal_(self, mean=0.0, std=1.0, *, generator=None):
-        from .random import rng
-        return self._fill_random(rng(generator).normal(mean, std, self._data.shape))
+        from .random import normal
+        return self._fill_random(normal(generator, mean, std, self._data.shape, self._data.dtype))
 
     def bernoulli_(self, p=0.5, *, generator=None):
         from .random import rng

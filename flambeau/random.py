@@ -78,3 +78,28 @@ def set_rng_state(state):
 
 def rng(generator=None) -> np.random.Generator:
     return (generator or default_generator)._rng
+
+
+def _float_work_dtype(dtype):
+    dt = np.dtype(dtype)
+    return dt if dt in (np.float32, np.float64) else np.dtype(np.float32)
+
+
+def uniform(generator, a, b, shape, dtype=np.float32):
+    """U(a, b) samples drawn directly in float32/float64 (no float64 detour for float32)."""
+    dt = _float_work_dtype(dtype)
+    out = rng(generator).random(shape, dtype=dt)
+    out *= dt.type(b - a)
+    out += dt.type(a)
+    return out
+
+
+def normal(generator, mean, std, shape, dtype=np.float32):
+    """N(mean, std²) samples drawn directly in float32/float64."""
+    dt = _float_work_dtype(dtype)
+    out = rng(generator).standard_normal(shape, dtype=dt)
+    if std != 1:
+        out *= dt.type(std)
+    if mean != 0:
+        out += dt.type(mean)
+    return out

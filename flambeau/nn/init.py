@@ -11,6 +11,8 @@ import warnings
 
 import numpy as np
 
+from .. import random as _random
+
 from .._tensor import Tensor
 from ..autograd.grad_mode import no_grad
 from ..random import rng
@@ -73,12 +75,12 @@ def _calculate_correct_fan(tensor, mode):
 
 def uniform_(tensor, a=0.0, b=1.0, generator=None):
     """Fill with U(a, b)."""
-    return _fill(tensor, rng(generator).uniform(a, b, tensor.shape))
+    return _fill(tensor, _random.uniform(generator, a, b, tensor.shape, tensor._data.dtype))
 
 
 def normal_(tensor, mean=0.0, std=1.0, generator=None):
     """Fill with N(mean, std^2)."""
-    return _fill(tensor, rng(generator).normal(mean, std, tensor.shape))
+    return _fill(tensor, _random.normal(generator, mean, std, tensor.shape, tensor._data.dtype))
 
 
 def trunc_normal_(tensor, mean=0.0, std=1.0, a=-2.0, b=2.0, generator=None):
