@@ -12,6 +12,8 @@ Method (im2col + GEMM):
 * backward: ``grad_weight`` is one GEMM of the output gradient ``(O, N*P)`` against the columns,
   ``grad_input`` one GEMM ``W^T @ grad`` back to columns, then *col2im*: for each kernel
   position a strided ``+=`` of its block into the input gradient (never ``np.add.at``).
+  For stride 1 and no more output than input channels, ``grad_input`` is instead computed as
+  a convolution of the gradient with the flipped weight (:func:`_grad_input_conv`).
 * conv_transpose is the adjoint: its forward is conv's input-gradient computation and its
   backward conv's forward / weight-gradient.
 
@@ -30,11 +32,13 @@ import numpy as np
 
 from .._tensor import Tensor
 from ..autograd.function import ArrayFunction
+from ._buffers import scratch
 from ._util import fmt_shape
 
 __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
            "unfold", "fold"]
 
+_GX_CONV_RATIO = 1    # grad_input as a convolution when O <= this * C (measured; see _grad_input_conv)
 _CHUNK_BYTES = 4 << 20  # one chunk's column buffer: measured best between 1 and 64 MiB (fits L2+L3 share)
 
 
@@ -108,6 +112,63 @@ def _as_nckp(cols, nd):
 
 
 # ---------------------------------------------------------------------------- convolution
+class _Wide:
+    """Geometry of the *wide* im2col of a stride-1 convolution (used for conv's input gradient).
+
+    Each ``(channel, sample)`` plane is padded once into a flat buffer of the padded grid ``pd``
+    (plus a short zero tail). Computing the output on a wide grid ``(out[0], *pd[1:])`` -- every
+    row as wide as a padded row -- makes the window of kernel offset ``i`` one *contiguous* run
+    of the flat plane, starting at ``sum(i * dil * S)`` (``S``: the padded grid's flat strides),
+    so the columns are a single strided copy whose inner loop is a whole plane. The price is
+    ``pd[1:] / out[1:]`` more GEMM columns, whose extra outputs are dropped.
+
+    ``ins``: the spatial size of the array padded; ``lo``: where it sits in the padded grid.
+    """
+
+    def __init__(self, ins, k, dil, lo, out):
+        nd = len(k)
+        self.ins, self.k, self.lo, self.out = tuple(ins), tuple(k), tuple(lo), tuple(out)
+        self.pd = tuple(o + d * (kk - 1) for o, d, kk in zip(out, dil, k))
+        S = [int(np.prod(self.pd[a + 1:])) for a in range(nd)]
+        self.step = tuple(d * s for d, s in zip(dil, S))                     # flat step per kernel offset
+        self.Lw = out[0] * S[0]                                              # wide outputs per plane
+        tail = builtins.sum((kk - 1) * st for kk, st in zip(k[1:], self.step[1:]))
+        self.Lp = int(np.prod(self.pd)) + tail                               # flat padded plane
+        self.tag = (self.pd, self.lo, self.ins, self.Lp)                     # fixes the zero region
+
+    def pad(self, a, tag):
+        """``a (A, B, *ins)`` into a cached ``(A, B, Lp)`` buffer, zeros around it."""
+        A, B = a.shape[:2]
+        buf = scratch(("pad", tag) + self.tag, (A, B, self.Lp), a.dtype, zeroed=True)
+        grid = buf[:, :, :int(np.prod(self.pd))].reshape((A, B) + self.pd)   # a view (splits one axis)
+        grid[(slice(None), slice(None)) + tuple(slice(l, l + n) for l, n in zip(self.lo, self.ins))] = a
+        return buf
+
+    def im2col(self, src, cols):
+        """Columns ``cols (C, *k, m, Lw)`` from a padded ``src (C, m, Lp)`` (any strides): one copy."""
+        C, m = src.shape[:2]
+        it = src.itemsize
+        view = np.lib.stride_tricks.as_strided(
+            src, (C,) + self.k + (m, self.Lw),
+            (src.strides[0],) + tuple(st * it for st in self.step) + (src.strides[1], it), writeable=False)
+        np.copyto(cols, view)
+        return cols
+
+    def valid(self, wide, lead):
+        """The ``(*lead, *out)`` outputs of a ``(*lead, Lw)`` wide result (a view)."""
+        v = wide.reshape(tuple(lead) + (self.out[0],) + self.pd[1:])
+        return v[(slice(None),) * (len(lead) + 1) + tuple(slice(0, o) for o in self.out[1:])]
+
+
+def _wide_ok(ins, k, stride, dil, pad_lo, out):
+    """Whether conv's input gradient is a stride-1 convolution with non-negative padding (what
+    :func:`_grad_input_conv` computes): stride 1, and padding no wider than the kernel's reach."""
+    if any(s != 1 for s in stride):
+        return False
+    hi = [o + d * (kk - 1) - n - lo for o, d, kk, n, lo in zip(out, dil, k, ins, pad_lo)]
+    return all(0 <= lo <= d * (kk - 1) and 0 <= h <= d * (kk - 1) for lo, h, d, kk in zip(pad_lo, hi, dil, k))
+
+
 class ConvNd(ArrayFunction):
     """``torch.nn.functional.conv{1,2,3}d``: x (N, C, *in), w (O, C/groups, *k), b (O,) or None
     -> (N, O, *out). ``geom = (stride, pad_lo, dilation, groups, out_shape)``."""
@@ -145,18 +206,24 @@ class ConvNd(ArrayFunction):
     @staticmethod
     def backward(ctx, g):
         x, w = ctx.saved_tensors
-        G, out = ctx.geom[3:]
+        stride, pad_lo, dil, G, out = ctx.geom
         nx, nw = ctx.needs_input_grad[:2]
         nbias = ctx.needs_input_grad[2]
         N, C = x.shape[:2]
         O, k, nd = w.shape[0], w.shape[2:], w.ndim - 2
         P, Kg = int(np.prod(out)), (C // G) * int(np.prod(k))
         w3 = w.reshape(G, O // G, Kg)
-        gx = np.zeros(x.shape, x.dtype) if nx else None
+        # grad_input as a convolution of the gradient (stride 1, O <= C; see _grad_input_conv) or
+        # as a GEMM to columns + col2im scatter, below
+        gconv = nx and O <= _GX_CONV_RATIO * C and _wide_ok(x.shape[2:], k, stride, dil, pad_lo, out)
+        gx = _grad_input_conv(g, w, x.shape, dil, pad_lo, G) if gconv else None
+        col2im = nx and not gconv
+        if col2im:
+            gx = np.zeros(x.shape, x.dtype)
         gw = np.zeros((G, O // G, Kg), w.dtype) if nw else None
         nb = _chunk(N, C * int(np.prod(k)) * P * x.itemsize)
         cols = None
-        for n0 in range(0, N, nb):
+        for n0 in range(0, N, nb) if nw or col2im else ():        # grad_weight and/or col2im
             m = builtins.min(nb, N - n0)
             # (O, m*P): the output gradient with channels first, contiguous for the GEMMs
             gt = np.ascontiguousarray(np.moveaxis(g[n0:n0 + m], 1, 0)).reshape(G, O // G, m * P)
@@ -166,12 +233,42 @@ class ConvNd(ArrayFunction):
                 _im2col(x[n0:n0 + m], _as_nckp(cols, nd), ctx.blocks)
                 # (cols @ gt^T)^T: the same product, in the orientation BLAS runs faster here
                 gw += np.matmul(cols.reshape(G, Kg, m * P), gt.transpose(0, 2, 1)).transpose(0, 2, 1)
-            if nx:
+            if col2im:
                 gc = np.matmul(w3.transpose(0, 2, 1), gt)                # (G, Kg, m*P)
                 gc = gc.reshape((C,) + tuple(k) + (m,) + tuple(out))
                 _col2im(_as_nckp(gc, nd), gx[n0:n0 + m], ctx.blocks)
-        gb = g.sum(axis=(0,) + tuple(range(2, g.ndim))) if nbias else None
+        gb = g.reshape(N, O, -1).sum(-1).sum(0) if nbias else None   # the contiguous axis first
         return gx, (gw.reshape(w.shape) if nw else None), gb, None
+
+
+def _grad_input_conv(g, w, x_shape, dil, pad_lo, G):
+    """conv's input gradient for stride 1, as a stride-1 convolution of the output gradient
+    ``g (N, O, *out)`` with the flipped, transposed weight and padding ``dil*(k-1) - pad_lo``.
+
+    Against the GEMM to columns + col2im: the same GEMM work, but its columns come from one
+    wide copy (:class:`_Wide`) instead of a per-kernel-offset scatter with short rows, which
+    measured faster when the layer has no more output than input channels (the copy moves O*K
+    values per pixel; col2im adds C*K)."""
+    N, O = g.shape[:2]
+    C, ins = x_shape[1], x_shape[2:]
+    k, nd = w.shape[2:], w.ndim - 2
+    K = int(np.prod(k))
+    out = g.shape[2:]
+    geo = _Wide(out, k, dil, tuple(d * (kk - 1) - lo for d, kk, lo in zip(dil, k, pad_lo)), ins)
+    # (G, C/G, O/G * K): per group, input channels as rows, (output channel, flipped offset) as columns
+    flip = (slice(None),) * 3 + (slice(None, None, -1),) * nd
+    wf = np.ascontiguousarray(w.reshape((G, O // G, C // G) + tuple(k))[flip].swapaxes(1, 2))
+    wf3 = wf.reshape(G, C // G, (O // G) * K)
+    gx = np.empty(x_shape, g.dtype)
+    nb = _chunk(N, O * K * geo.Lw * g.itemsize)
+    for n0 in range(0, N, nb):
+        m = builtins.min(nb, N - n0)
+        gp = geo.pad(g[n0:n0 + m].swapaxes(0, 1), "g")                       # (O, m, Lp), channels first
+        cols = geo.im2col(gp, scratch("gcols", (O,) + tuple(k) + (m, geo.Lw), g.dtype))
+        gxt = scratch("gx", (G, C // G, m * geo.Lw), g.dtype)
+        np.matmul(wf3, cols.reshape(G, (O // G) * K, m * geo.Lw), out=gxt)    # the GEMM
+        gx[n0:n0 + m] = np.moveaxis(geo.valid(gxt, (C, m)), 1, 0)
+    return gx
 
 
 class ConvTransposeNd(ArrayFunction):
