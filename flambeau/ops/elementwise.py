@@ -522,7 +522,17 @@ class Relu(ArrayFunction):
     @staticmethod
     def backward(ctx, g):
         (y,) = ctx.saved_tensors
-        return np.where(y > 0, g, g.dtype.type(0))
+        bits = _SAME_WIDTH_INT.get(g.dtype)
+        if bits is None or g.ndim == 0 or not g.flags.c_contiguous:
+            return np.where(y > 0, g, g.dtype.type(0))
+        # g where y > 0, else +0: AND the float bits with an all-ones / all-zeros mask. Same result
+        # as np.where (NaN gradients pass through where y > 0), several times faster on big tensors.
+        mask = (y > 0).astype(bits)
+        np.negative(mask, out=mask)
+        return (g.view(bits) & mask).view(g.dtype)
+
+
+_SAME_WIDTH_INT = {np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64, np.dtype(np.float16): np.int16}
 
 
 def _erf(x):
