@@ -4,7 +4,11 @@
 classes and loops are the course's, unchanged. Targets (1 epoch unless stated, batch 64):
 
 * MNIST, Reseau1 (one Linear layer), SGD lr 0.01 momentum 0.9: test accuracy >= 91 %;
-* MNIST, Reseau2 (the CNN), Adadelta lr 1.0 + StepLR(0.7): >= 98.3 % after 1 epoch, >= 99.0 % after 2;
+* MNIST, Reseau2 (the CNN), Adadelta lr 1.0 + StepLR(0.7): >= 98.3 % after 1 epoch, >= 98.6 % after 2.
+  PyTorch 2.13 running this same code on the same batches reaches 98.35 % then 98.76 %
+  (benchmarks/epoch_times.py; the official example's network with a ReLU after conv2: 98.49 %
+  then 98.85 %), so 99.0 % after 2 epochs is out of reach of the recipe itself; the bound is
+  PyTorch's own result minus its run-to-run spread (about 0.15 point);
 * Fashion-MNIST, Reseau2: >= 90 % after 2 epochs.
 
 These need ``$FLAMBEAU_DATASETS`` (``.ci/run`` sets it) and are skipped without it.
@@ -111,7 +115,7 @@ def test_mnist_cnn_two_epochs():
         accs.append(accuracy(model, test_loader))
     print(f"MNIST Reseau2: epoch times {[round(t, 1) for t in times]} s, test accuracies {accs}")
     assert accs[0] >= 0.983
-    assert accs[1] >= 0.990
+    assert accs[1] >= 0.986
 
 
 def test_fashion_mnist_cnn_two_epochs():
