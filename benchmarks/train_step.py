@@ -25,7 +25,8 @@ import torch
 import flambeau
 import flambeau.vision.models  # noqa: F401  (resnet20)
 
-torch.set_num_threads(os.cpu_count() or 1)
+# as many PyTorch threads as BLAS threads, so both libraries get the same cores
+torch.set_num_threads(int(os.environ.get("OPENBLAS_NUM_THREADS", os.cpu_count() or 1)))
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
@@ -305,14 +306,18 @@ def main():
     ap.add_argument("--scaling", action="store_true")
     ap.add_argument("--memory", action="store_true")
     ap.add_argument("--models-only", action="store_true")
+    ap.add_argument("--no-table", action="store_true", help="only the --memory / --scaling parts")
     ap.add_argument("--memory-child", nargs=2)
     args = ap.parse_args()
     if args.memory_child:
         return _memory_child(args.memory_child[0], int(args.memory_child[1]))
     rounds, per_round = (3, 3) if args.quick else (5, 5)
+    if args.no_table:
+        rows = []
+        args.models_only = True
     gf = sgemm_gflops()
     print(f"NumPy sgemm 1024^2 in this run: {gf:.0f} GFLOP/s\n")
-    rows = bench_models(rounds, per_round)
+    rows = [] if args.no_table else bench_models(rounds, per_round)
     if not args.models_only:
         rows += bench_layers(rounds, per_round)
     print(f"{'case':58s} {'flambeau':>10s} {'PyTorch':>10s} {'ratio':>6s} {'GFLOP/s':>8s} {'% sgemm':>8s}")
