@@ -69,13 +69,8 @@ class Adagrad(Optimizer):
         # the optimizer-wide default, as in PyTorch (a group's own value is not used here)
         state["sum"] = Tensor._make(np.full_like(p._data, self.defaults["initial_accumulator_value"]))
 
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("fused", None)
+    # flags a state dict from before they existed lacks, with the behaviour it had then
+    _LATE_FLAGS = {"foreach": None, "maximize": False, "differentiable": False, "fused": None}
 
     def step(self, closure=None):
         """One Adagrad step (the closure, if given, is evaluated first and its loss returned)."""

@@ -76,16 +76,9 @@ class Adam(Optimizer):
             if foreach:
                 raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
 
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("amsgrad", False)
-            group.setdefault("maximize", False)
-            group.setdefault("foreach", None)
-            group.setdefault("capturable", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("decoupled_weight_decay", False)
-            group.setdefault("fused", None)
+    # flags a state dict from before they existed lacks, with the behaviour it had then
+    _LATE_FLAGS = {"amsgrad": False, "maximize": False, "foreach": None, "capturable": False,
+                   "differentiable": False, "decoupled_weight_decay": False, "fused": None}
 
     def step(self, closure=None):
         """One Adam step (the closure, if given, is evaluated first and its loss returned)."""

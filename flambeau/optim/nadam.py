@@ -51,14 +51,12 @@ class NAdam(Optimizer):
                         capturable=capturable, differentiable=differentiable)
         super().__init__(params, defaults)
 
+    # flags a state dict from before they existed lacks, with the behaviour it had then
+    _LATE_FLAGS = {"maximize": False, "foreach": None, "capturable": False, "differentiable": False,
+                   "decoupled_weight_decay": False}
+
     def __setstate__(self, state):
         super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("maximize", False)
-            group.setdefault("foreach", None)
-            group.setdefault("capturable", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("decoupled_weight_decay", False)
         for s in self.state.values():
             if "mu_product" in s and not hasattr(s["mu_product"], "_data"):
                 s["mu_product"] = _new_scalar(float(s["mu_product"]))

@@ -253,6 +253,9 @@ class Optimizer:
         for param_group in param_groups:
             self.add_param_group(param_group)
 
+    # per optimizer: group options that older state dicts may lack, and the value to assume
+    _LATE_FLAGS = {}
+
     def __getstate__(self):
         return {"defaults": self.defaults, "state": self.state, "param_groups": self.param_groups}
 
@@ -264,6 +267,9 @@ class Optimizer:
             if name not in self.__dict__:
                 setattr(self, name, OrderedDict())
         self.defaults.setdefault("differentiable", False)
+        for group in self.param_groups:
+            for name, value in self._LATE_FLAGS.items():
+                group.setdefault(name, value)
 
     def __repr__(self):
         format_string = self.__class__.__name__ + " ("

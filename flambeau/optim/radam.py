@@ -49,14 +49,9 @@ class RAdam(Optimizer):
                         differentiable=differentiable)
         super().__init__(params, defaults)
 
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("decoupled_weight_decay", False)
-            group.setdefault("capturable", False)
+    # flags a state dict from before they existed lacks, with the behaviour it had then
+    _LATE_FLAGS = {"foreach": None, "maximize": False, "differentiable": False,
+                   "decoupled_weight_decay": False, "capturable": False}
 
     def step(self, closure=None):
         """One RAdam step (the closure, if given, is evaluated first and its loss returned)."""

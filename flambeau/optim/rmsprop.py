@@ -58,15 +58,9 @@ class RMSprop(Optimizer):
                         maximize=maximize, differentiable=differentiable)
         super().__init__(params, defaults)
 
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("momentum", 0)
-            group.setdefault("centered", False)
-            group.setdefault("foreach", None)
-            group.setdefault("maximize", False)
-            group.setdefault("differentiable", False)
-            group.setdefault("capturable", False)
+    # flags a state dict from before they existed lacks, with the behaviour it had then
+    _LATE_FLAGS = {"momentum": 0, "centered": False, "foreach": None, "maximize": False,
+                   "differentiable": False, "capturable": False}
 
     def step(self, closure=None):
         """One RMSprop step (the closure, if given, is evaluated first and its loss returned)."""

@@ -45,14 +45,8 @@ class SGD(Optimizer):
             if foreach:
                 raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
 
-    def __setstate__(self, state):
-        super().__setstate__(state)
-        for group in self.param_groups:
-            group.setdefault("nesterov", False)
-            group.setdefault("maximize", False)
-            group.setdefault("foreach", None)
-            group.setdefault("differentiable", False)
-            group.setdefault("fused", False)
+    # flags a state dict from before they existed lacks, with the behaviour it had then
+    _LATE_FLAGS = {"nesterov": False, "maximize": False, "foreach": None, "differentiable": False, "fused": False}
 
     def step(self, closure=None):
         """One SGD step (the closure, if given, is evaluated first and its loss returned)."""
