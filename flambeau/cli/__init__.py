@@ -25,13 +25,29 @@ def _parser():
                    help="folder holding the dataset files (needed for mnist, fashion-mnist, cifar10; "
                         "default: $FLAMBEAU_DATA or ./data)")
     t.add_argument("--model", default=None,
-                   help="linear | mlp | cnn | simple-cnn | resnet20 | resnet32 | resnet56 (default: mlp for digits, cnn for the others)")
+                   help="linear | mlp | cnn | simple-cnn | resnet20 | resnet32 | resnet56 (default: mlp for digits, "
+                        "cnn for MNIST and Fashion-MNIST, simple-cnn for cifar10)")
     t.add_argument("--epochs", type=int, default=None, help="passes over the training set")
-    t.add_argument("--batch-size", type=int, default=64)
-    t.add_argument("--lr", type=float, default=None, help="learning rate (default depends on the optimizer)")
+    t.add_argument("--batch-size", type=int, default=None, help="default: 128 for cifar10, 64 otherwise")
+    t.add_argument("--lr", type=float, default=None,
+                   help="learning rate, the peak rate of a one-cycle schedule (default depends on the optimizer)")
     t.add_argument("--optimizer", default="sgd", choices=["sgd", "adam", "adamw", "adadelta", "adagrad", "rmsprop"])
     t.add_argument("--momentum", type=float, default=0.9, help="SGD/RMSprop momentum")
-    t.add_argument("--weight-decay", type=float, default=0.0)
+    t.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=None,
+                   help="Nesterov momentum for SGD (default: on for cifar10)")
+    t.add_argument("--weight-decay", type=float, default=None, help="default: 5e-4 for cifar10, 0 otherwise")
+    t.add_argument("--augment", default=None, choices=["none", "flip", "crop-flip"],
+                   help="training augmentation: crop-flip = random crop with 4-pixel padding + horizontal flip "
+                        "(default: crop-flip for cifar10, none otherwise)")
+    t.add_argument("--schedule", default=None, choices=["constant", "cosine", "onecycle", "multistep"],
+                   help="learning-rate schedule, stepped every batch (default: onecycle for cifar10, constant "
+                        "otherwise)")
+    t.add_argument("--label-smoothing", type=float, default=0.0, help="cross-entropy label smoothing (default 0)")
+    t.add_argument("--tta", action="store_true", help="test-time augmentation: average each test image's "
+                   "logits with its mirror image's")
+    t.add_argument("--resume", default=None, metavar="RUN",
+                   help="go on with the run folder RUN from its last finished epoch (its settings are kept; "
+                        "--epochs may change only for a constant rate)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--limit", type=int, default=None, help="use only the first N training images (smoke runs)")
     t.add_argument("--out", default="runs", help="parent folder of the run folder (default: runs)")
@@ -58,6 +74,8 @@ def _parser():
     e.add_argument("run", help="a run folder written by `flambeau train`")
     e.add_argument("--data-root", default=None)
     e.add_argument("--batch-size", type=int, default=256)
+    e.add_argument("--tta", action=argparse.BooleanOptionalAction, default=None,
+                   help="average each test image's logits with its mirror image's (default: as the run was trained)")
     return p
 
 

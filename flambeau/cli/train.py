@@ -12,9 +12,7 @@ import time
 import numpy as np
 
 from . import CLIError
-
-DEFAULT_EPOCHS = {"digits": 20, "mnist": 1, "fashion-mnist": 2, "cifar10": 10}
-DEFAULT_LR = {"sgd": 0.05, "adam": 1e-3, "adamw": 1e-3, "adadelta": 1.0, "adagrad": 1e-2, "rmsprop": 1e-3}
+from .recipe import DEFAULT_LR, RECIPES, augment_batch, make_scheduler
 
 
 # ---------------------------------------------------------------------------- data
@@ -54,10 +52,11 @@ def _normalise(x, mean, std):
 
 
 # ---------------------------------------------------------------------------- building blocks
-def _optimizer(name, params, lr, momentum, weight_decay):
+def _optimizer(name, params, lr, momentum, weight_decay, nesterov=False):
     from .. import optim
     if name == "sgd":
-        return optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+        return optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay,
+                         nesterov=nesterov and momentum > 0)
     if name == "adam":
         return optim.Adam(params, lr=lr, weight_decay=weight_decay)
     if name == "adamw":
@@ -80,15 +79,20 @@ def _progress(iterable, total, desc, disable):
     return bar, bar
 
 
-def evaluate(model, x, y, batch_size=500):
-    """Accuracy, mean loss and predictions of ``model`` on tensors ``x``, ``y``."""
+def evaluate(model, x, y, batch_size=500, tta=False):
+    """Accuracy, mean loss and predictions of ``model`` on tensors ``x``, ``y``.
+
+    ``tta``: test-time augmentation, the logits of each image and of its mirror image averaged."""
     import flambeau
     from ..nn import functional as F
     model.eval()
     preds, loss_sum = [], 0.0
     with flambeau.no_grad():
         for i in range(0, len(y), batch_size):
-            out = model(x[i:i + batch_size])
+            xb = x[i:i + batch_size]
+            out = model(xb)
+            if tta:
+                out = (out + model(xb.flip(3))) / 2
             loss_sum += F.cross_entropy(out, y[i:i + batch_size], reduction="sum").item()
             preds.append(out.argmax(1).numpy())
     pred = np.concatenate(preds) if preds else np.zeros(0, np.int64)
@@ -103,58 +107,105 @@ def confusion_matrix(target, pred, n):
 
 
 # ---------------------------------------------------------------------------- train
+def _settings(args):
+    """The run's settings: the command line's options over the dataset's recipe (recipe.py)."""
+    r = RECIPES[args.dataset]
+    pick = lambda opt, key, default=None: opt if opt is not None else r.get(key, default)  # noqa: E731
+    cfg = {"dataset": args.dataset, "model": pick(args.model, "model"), "epochs": pick(args.epochs, "epochs"),
+           "batch_size": pick(args.batch_size, "batch_size"), "optimizer": args.optimizer,
+           "momentum": args.momentum, "weight_decay": pick(args.weight_decay, "weight_decay"),
+           "nesterov": pick(args.nesterov, "nesterov", False), "augment": pick(args.augment, "augment"),
+           "schedule": pick(args.schedule, "schedule"), "label_smoothing": args.label_smoothing,
+           "tta": args.tta, "seed": args.seed, "limit": args.limit}
+    # the recipe's learning rate belongs to its optimizer
+    cfg["lr"] = args.lr if args.lr is not None else (
+        r["lr"] if "lr" in r and args.optimizer == "sgd" else DEFAULT_LR[args.optimizer])
+    for key in ("batch_size", "epochs"):
+        if cfg[key] <= 0:
+            raise CLIError(f"--{key.replace('_', '-')} must be positive, got {cfg[key]}")
+    if cfg["lr"] <= 0:
+        raise CLIError(f"--lr must be positive, got {cfg['lr']}")
+    if not 0.0 <= cfg["label_smoothing"] < 1.0:
+        raise CLIError(f"--label-smoothing must be in [0, 1), got {cfg['label_smoothing']}")
+    return cfg
+
+
+def _resume_settings(args):
+    """The settings saved in the run folder ``args.resume``; only ``--epochs`` may change."""
+    path = os.path.join(args.resume, "config.json")
+    if not os.path.exists(os.path.join(args.resume, "checkpoint.safetensors")) or not os.path.exists(path):
+        raise CLIError(f"{args.resume!r} has no config.json + checkpoint.safetensors to resume from")
+    with open(path) as f:
+        cfg = json.load(f)
+    if args.epochs is not None and args.epochs != cfg["epochs"]:
+        if cfg.get("schedule", "constant") != "constant":
+            raise CLIError(f"the run's {cfg['schedule']} schedule is laid out over its {cfg['epochs']} epochs: "
+                           "--resume can change --epochs only for a constant learning rate")
+        cfg["epochs"] = args.epochs
+    return cfg
+
+
 def train(args):
     import flambeau
     from ..nn import functional as F
     from ..vision.models import build
 
-    if args.batch_size <= 0:
-        raise CLIError(f"--batch-size must be positive, got {args.batch_size}")
-    epochs = args.epochs if args.epochs is not None else DEFAULT_EPOCHS[args.dataset]
-    if epochs <= 0:
-        raise CLIError(f"--epochs must be positive, got {epochs}")
-    model_name = args.model or ("mlp" if args.dataset == "digits" else "cnn")
-    lr = args.lr if args.lr is not None else DEFAULT_LR[args.optimizer]
-    if lr <= 0:
-        raise CLIError(f"--lr must be positive, got {lr}")
-
-    flambeau.manual_seed(args.seed)
+    resume = getattr(args, "resume", None)
+    cfg = _resume_settings(args) if resume else _settings(args)
+    flambeau.manual_seed(cfg["seed"])
     root = _data_root(args)
-    xtr, ytr, classes = load_arrays(args.dataset, root, train=True)
-    xte, yte, _ = load_arrays(args.dataset, root, train=False)
-    if args.limit:
-        xtr, ytr = xtr[:args.limit], ytr[:args.limit]
+    xtr, ytr, classes = load_arrays(cfg["dataset"], root, train=True)
+    xte, yte, _ = load_arrays(cfg["dataset"], root, train=False)
+    if cfg["limit"]:
+        xtr, ytr = xtr[:cfg["limit"]], ytr[:cfg["limit"]]
     # per-channel statistics of the training set (MNIST gives the usual 0.1307 / 0.3081)
     mean = (xtr.astype(np.float32) / 255).mean(axis=(0, 2, 3), keepdims=True)[0]
     std = (xtr.astype(np.float32) / 255).std(axis=(0, 2, 3), keepdims=True)[0]
     std[std == 0] = 1
-    x_train = flambeau.from_numpy(_normalise(xtr, mean, std))
+    x_train = _normalise(xtr, mean, std)
     x_test = flambeau.from_numpy(_normalise(xte, mean, std))
     y_train, y_test = flambeau.from_numpy(ytr), flambeau.from_numpy(yte)
+    black = (-mean / std).reshape(-1).astype(np.float32)       # a zero pixel, normalised: the crop's padding
 
     try:
-        model = build(model_name, x_train.shape[1:], len(classes))
+        model = build(cfg["model"], x_train.shape[1:], len(classes))
     except ValueError as e:
         raise CLIError(str(e)) from None
-    optimizer = _optimizer(args.optimizer, model.parameters(), lr, args.momentum, args.weight_decay)
+    epochs, batch_size = cfg["epochs"], cfg["batch_size"]
+    n = len(ytr)
+    steps = (n + batch_size - 1) // batch_size
+    optimizer = _optimizer(cfg["optimizer"], model.parameters(), cfg["lr"], cfg["momentum"], cfg["weight_decay"],
+                           cfg["nesterov"])
+    scheduler = make_scheduler(cfg["schedule"], optimizer, cfg["lr"], epochs * steps)
     n_params = sum(p.numel() for p in model.parameters())
 
-    name = args.name or f"{args.dataset}-{model_name}-{time.strftime('%Y%m%d-%H%M%S')}"
-    run_dir = os.path.join(args.out, name)
-    os.makedirs(run_dir, exist_ok=True)
-    config = {"dataset": args.dataset, "model": model_name, "epochs": epochs, "batch_size": args.batch_size,
-              "optimizer": args.optimizer, "lr": lr, "momentum": args.momentum, "weight_decay": args.weight_decay,
-              "seed": args.seed, "limit": args.limit, "in_shape": list(x_train.shape[1:]),
-              "num_classes": len(classes), "classes": classes, "mean": mean.reshape(-1).tolist(),
-              "std": std.reshape(-1).tolist(), "parameters": n_params}
-    _write_json(os.path.join(run_dir, "config.json"), config)
-    print(f"flambeau train: {model_name} ({n_params:,} parameters) on {args.dataset} "
-          f"({len(ytr):,} train / {len(yte):,} test), {epochs} epoch(s), {args.optimizer} lr={lr}")
+    history, first = [], 1
+    if resume:
+        run_dir = resume
+        ckpt = flambeau.load(os.path.join(run_dir, "checkpoint.safetensors"))
+        model.load_state_dict(ckpt["model"])
+        optimizer.load_state_dict(ckpt["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(ckpt["scheduler"])
+        flambeau.set_rng_state(ckpt["rng_state"])
+        with open(os.path.join(run_dir, "metrics.json")) as f:
+            history = json.load(f)["history"]
+        first = len(history) + 1
+        if first > epochs:
+            raise CLIError(f"{run_dir!r} already holds {len(history)} epoch(s); pass a larger --epochs to go on")
+    else:
+        name = args.name or f"{cfg['dataset']}-{cfg['model']}-{time.strftime('%Y%m%d-%H%M%S')}"
+        run_dir = os.path.join(args.out, name)
+        os.makedirs(run_dir, exist_ok=True)
+        cfg.update({"in_shape": list(x_train.shape[1:]), "num_classes": len(classes), "classes": classes,
+                    "mean": mean.reshape(-1).tolist(), "std": std.reshape(-1).tolist(), "parameters": n_params})
+    _write_json(os.path.join(run_dir, "config.json"), cfg)
+    extras = "".join(f", {k} {cfg[k]}" for k in ("augment", "schedule") if cfg[k] not in ("none", "constant"))
+    print(f"flambeau train: {cfg['model']} ({n_params:,} parameters) on {cfg['dataset']} "
+          f"({len(ytr):,} train / {len(yte):,} test), {epochs} epoch(s), {cfg['optimizer']} lr={cfg['lr']}"
+          f"{extras}" + (f", resuming at epoch {first}" if resume else ""))
 
-    n = len(ytr)
-    steps = (n + args.batch_size - 1) // args.batch_size
-    history = []
-    for epoch in range(1, epochs + 1):
+    for epoch in range(first, epochs + 1):
         model.train()
         t0 = time.perf_counter()
         perm = flambeau.randperm(n).numpy()
@@ -162,13 +213,17 @@ def train(args):
         seen = correct = 0
         loss_sum = 0.0
         for b in batches:
-            idx = flambeau.from_numpy(perm[b * args.batch_size:(b + 1) * args.batch_size])
-            xb, yb = x_train[idx], y_train[idx]
+            idx = perm[b * batch_size:(b + 1) * batch_size]
+            xb = flambeau.from_numpy(augment_batch(x_train[idx], cfg["augment"], black))
+            yb = y_train[flambeau.from_numpy(idx)]
             out = model(xb)
-            loss = F.cross_entropy(out, yb)
+            loss = F.cross_entropy(out, yb, label_smoothing=cfg["label_smoothing"])
             optimizer.zero_grad()
             loss.backward()
+            lr_used = optimizer.param_groups[0]["lr"]
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
             k = len(idx)
             seen += k
             loss_sum += loss.item() * k
@@ -178,16 +233,24 @@ def train(args):
         if bar is not None:
             bar.close()
         epoch_time = time.perf_counter() - t0
-        test_acc, test_loss, pred = evaluate(model, x_test, y_test)
+        test_acc, test_loss, pred = evaluate(model, x_test, y_test, tta=cfg["tta"])
         history.append({"epoch": epoch, "train_loss": loss_sum / seen, "train_acc": correct / seen,
-                        "test_loss": test_loss, "test_acc": test_acc, "epoch_time_s": epoch_time})
+                        "test_loss": test_loss, "test_acc": test_acc, "epoch_time_s": epoch_time,
+                        "lr": lr_used})          # the rate of the epoch's last step
         print(f"epoch {epoch:3d}  train loss {loss_sum / seen:.4f}  train acc {correct / seen:.4f}  "
-              f"test loss {test_loss:.4f}  test acc {test_acc:.4f}  ({epoch_time:.1f} s)")
+              f"test loss {test_loss:.4f}  test acc {test_acc:.4f}  ({epoch_time:.1f} s)", flush=True)
+        # everything needed to go on from here (`--resume`), then the metrics so far
+        state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
+                 "rng_state": flambeau.get_rng_state()}
+        if scheduler is not None:
+            state["scheduler"] = scheduler.state_dict()
+        flambeau.save(state, os.path.join(run_dir, "checkpoint.safetensors"))
+        _write_json(os.path.join(run_dir, "metrics.json"), {"final_test_acc": test_acc, "history": history})
 
     cm = confusion_matrix(yte, pred, len(classes))
     flambeau.save(model.state_dict(), os.path.join(run_dir, "model.safetensors"))
     metrics = {"final_test_acc": history[-1]["test_acc"], "history": history,
-               "confusion_matrix": cm.tolist()}
+               "total_train_time_s": sum(h["epoch_time_s"] for h in history), "confusion_matrix": cm.tolist()}
     _write_json(os.path.join(run_dir, "metrics.json"), metrics)
     figures = [] if args.no_figures else _figures(run_dir, history, cm, classes)
     print(f"test accuracy {history[-1]['test_acc']:.4f}; run folder {run_dir} "
@@ -266,7 +329,8 @@ def evaluate_run(args):
     xte, yte, _ = load_arrays(cfg["dataset"], _data_root(args), train=False)
     mean = np.asarray(cfg["mean"], np.float32).reshape(-1, 1, 1)
     std = np.asarray(cfg["std"], np.float32).reshape(-1, 1, 1)
+    tta = args.tta if args.tta is not None else cfg.get("tta", False)
     acc, loss, _ = evaluate(model, flambeau.from_numpy(_normalise(xte, mean, std)), flambeau.from_numpy(yte),
-                            args.batch_size)
+                            args.batch_size, tta=tta)
     print(f"{cfg['model']} on {cfg['dataset']} test set: accuracy {acc:.4f}, loss {loss:.4f} ({len(yte)} images)")
     return acc

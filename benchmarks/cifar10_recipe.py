@@ -1,0 +1,125 @@
+"""Time `flambeau train --dataset cifar10`'s recipe against the same recipe in PyTorch.
+
+    python benchmarks/cifar10_recipe.py --model simple-cnn --epochs 10
+    python benchmarks/cifar10_recipe.py --model resnet20 --epochs 15 --tta
+
+One training step of the recipe is: batch augmentation (random crop with 4-pixel padding and
+horizontal flip, the same NumPy code for both), forward, cross-entropy, backward, SGD with
+Nesterov momentum 0.9 and weight decay 5e-4, one-cycle learning-rate step. Both libraries run
+the same network (flambeau's weights copied from PyTorch's), alternating, in one process; the
+evaluation pass is a forward over the 10,000 test images (twice with ``--tta``). The projected
+wall-clock time of the full recipe is ``epochs * (391 steps * step + evaluation)``.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+
+import flambeau
+from flambeau.cli.recipe import augment_batch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from train_step import _copy, _median_ms, resnet20  # noqa: E402
+
+torch.set_num_threads(int(os.environ.get("OPENBLAS_NUM_THREADS", os.cpu_count() or 1)))
+
+
+def simple_cnn(lib, width=32):
+    """flambeau.vision.models.SimpleCNN, written once for both libraries."""
+    nn = lib.nn
+
+    def block(cin, cout):
+        return nn.Sequential(nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
+                             nn.Conv2d(cout, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(),
+                             nn.MaxPool2d(2))
+    return nn.Sequential(nn.Sequential(block(3, width), block(width, 2 * width), block(2 * width, 4 * width)),
+                         nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4 * width, 10))
+
+
+def recipe_step(lib, model, data, labels, batch, total_steps):
+    F = lib.nn.functional
+    opt = lib.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    sched = lib.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=total_steps)
+    fill = np.full(3, -2.0, np.float32)
+    state = {"i": 0}
+    model.train()
+
+    def step():
+        i = state["i"] % (len(labels) // batch)
+        state["i"] += 1
+        idx = np.arange(i * batch, (i + 1) * batch)
+        xb = lib.from_numpy(np.ascontiguousarray(augment_batch(data[idx], "crop-flip", fill)))
+        yb = lib.from_numpy(labels[idx])
+        loss = F.cross_entropy(model(xb), yb)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+    return step
+
+
+def eval_fn(lib, model, data, tta):
+    def run():
+        model.eval()
+        with lib.no_grad():
+            for i in range(0, len(data), 500):
+                xb = lib.from_numpy(data[i:i + 500])
+                out = model(xb)
+                if tta:
+                    out = out + model(xb.flip(3))
+        model.train()
+    return run
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", default="simple-cnn", choices=["simple-cnn", "resnet20"])
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--steps", type=int, default=12, help="timed steps per library")
+    p.add_argument("--tta", action="store_true")
+    args = p.parse_args()
+
+    rng = np.random.default_rng(0)
+    data = rng.standard_normal((50_000 // 10, 3, 32, 32)).astype(np.float32)   # timing only: values don't matter
+    labels = rng.integers(0, 10, len(data))
+    test = rng.standard_normal((10_000, 3, 32, 32)).astype(np.float32)
+    ctor = simple_cnn if args.model == "simple-cnn" else resnet20
+    torch.manual_seed(0)
+    th_model, fl_model = ctor(torch), ctor(flambeau)
+    _copy(th_model, fl_model)
+    steps_per_epoch = -(-50_000 // args.batch_size)
+    total = args.epochs * steps_per_epoch
+    f_fl = recipe_step(flambeau, fl_model, data, labels, args.batch_size, total)
+    f_th = recipe_step(torch, th_model, data, labels, args.batch_size, total)
+    fl, th = [], []
+    for _ in range(3):                       # alternate: both libraries see the same machine state
+        fl.append(_median_ms(f_fl, max(1, args.steps // 3), warmup=1))
+        th.append(_median_ms(f_th, max(1, args.steps // 3), warmup=1))
+    step_fl, step_th = statistics.median(fl), statistics.median(th)
+    t0 = time.perf_counter()
+    eval_fn(flambeau, fl_model, test, args.tta)()
+    ev_fl = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    eval_fn(torch, th_model, test, args.tta)()
+    ev_th = time.perf_counter() - t0
+
+    threads = torch.get_num_threads()
+    print(f"{args.model}, batch {args.batch_size}, {threads} thread(s); recipe: {args.epochs} epochs x "
+          f"{steps_per_epoch} steps" + (", test-time flips" if args.tta else ""))
+    print("| | flambeau | PyTorch | ratio |\n|---|---:|---:|---:|")
+    print(f"| training step (ms) | {step_fl:.0f} | {step_th:.0f} | {step_fl / step_th:.2f} |")
+    print(f"| evaluation, 10,000 images (s) | {ev_fl:.1f} | {ev_th:.1f} | {ev_fl / ev_th:.2f} |")
+    proj_fl = args.epochs * (steps_per_epoch * step_fl / 1e3 + ev_fl) / 60
+    proj_th = args.epochs * (steps_per_epoch * step_th / 1e3 + ev_th) / 60
+    print(f"| projected recipe (min) | {proj_fl:.0f} | {proj_th:.0f} | {proj_fl / proj_th:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

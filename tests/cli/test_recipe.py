@@ -1,0 +1,134 @@
+"""`flambeau train`'s recipe: batch augmentation, schedules, label smoothing, test-time flips, resume."""
+import json
+
+import numpy as np
+import pytest
+import torch
+
+import flambeau
+from flambeau.cli import main
+from flambeau.cli.recipe import augment_batch, make_scheduler
+from tests.realdata import dataset_root
+
+
+def _batch(n=16, c=3, h=8, w=8):
+    return np.random.default_rng(0).standard_normal((n, c, h, w)).astype(np.float32)
+
+
+def test_crop_flip_keeps_one_padded_window_per_image():
+    x = _batch()
+    fill = np.array([-1.5, -2.0, -2.5], np.float32)
+    flambeau.manual_seed(3)
+    y = augment_batch(x, "crop-flip", fill, pad=4)
+    assert y.shape == x.shape and y.dtype == np.float32
+    padded = np.empty((16, 3, 16, 16), np.float32)
+    padded[...] = fill.reshape(1, 3, 1, 1)
+    padded[:, :, 4:12, 4:12] = x
+    offsets, flips = set(), 0
+    for i in range(16):
+        found = [(dy, dx, f) for dy in range(9) for dx in range(9) for f in (0, 1)
+                 if np.array_equal(y[i], (padded[i, :, dy:dy + 8, dx:dx + 8])[..., ::-1 if f else 1])]
+        assert found, f"image {i} is not a window of its padded image"
+        offsets.add(found[0][:2])
+        flips += found[0][2]
+    assert len(offsets) > 4          # the windows are drawn per image, not one for the batch
+    assert 0 < flips < 16
+
+
+def test_flip_mirrors_about_half_and_is_seeded():
+    x = _batch(n=200)
+    flambeau.manual_seed(0)
+    a = augment_batch(x, "flip", None)
+    flambeau.manual_seed(0)
+    b = augment_batch(x, "flip", None)
+    assert np.array_equal(a, b)
+    mirrored = np.array([np.array_equal(a[i], x[i, :, :, ::-1]) for i in range(200)])
+    kept = np.array([np.array_equal(a[i], x[i]) for i in range(200)])
+    assert np.all(mirrored | kept)
+    assert 70 < mirrored.sum() < 130
+    assert augment_batch(x, "none", None) is x
+
+
+@pytest.mark.parametrize("name", ["cosine", "onecycle", "multistep"])
+def test_schedules_follow_torch_step_by_step(name):
+    total, lr = 40, 0.1
+    p = flambeau.nn.Parameter(flambeau.zeros(2))
+    opt = flambeau.optim.SGD([p], lr=lr, momentum=0.9)
+    sched = make_scheduler(name, opt, lr, total)
+    tp = torch.nn.Parameter(torch.zeros(2))
+    topt = torch.optim.SGD([tp], lr=lr, momentum=0.9)
+    tsched = {"cosine": lambda: torch.optim.lr_scheduler.CosineAnnealingLR(topt, T_max=total),
+              "onecycle": lambda: torch.optim.lr_scheduler.OneCycleLR(topt, max_lr=lr, total_steps=total),
+              "multistep": lambda: torch.optim.lr_scheduler.MultiStepLR(topt, [20, 30], gamma=0.1)}[name]()
+    for _ in range(total):
+        assert opt.param_groups[0]["lr"] == pytest.approx(topt.param_groups[0]["lr"], rel=1e-12, abs=1e-15)
+        assert opt.param_groups[0]["momentum"] == pytest.approx(topt.param_groups[0]["momentum"], rel=1e-12)
+        opt.step()
+        topt.step()
+        sched.step()
+        tsched.step()
+    assert make_scheduler("constant", opt, lr, total) is None
+
+
+def _run(tmp_path, name, *extra):
+    argv = ["train", "--out", str(tmp_path), "--name", name, "--no-progress", "--no-figures", *extra]
+    assert main(argv) == 0
+    return json.loads((tmp_path / name / "metrics.json").read_text())
+
+
+def test_recipe_options_train_and_are_recorded(tmp_path, capsys):
+    m = _run(tmp_path, "r", "--epochs", "4", "--augment", "flip", "--schedule", "onecycle", "--lr", "0.2",
+             "--label-smoothing", "0.1", "--tta", "--weight-decay", "5e-4", "--nesterov")
+    cfg = json.loads((tmp_path / "r" / "config.json").read_text())
+    assert (cfg["augment"], cfg["schedule"], cfg["label_smoothing"], cfg["tta"], cfg["nesterov"]) == \
+        ("flip", "onecycle", 0.1, True, True)
+    assert m["final_test_acc"] > 0.85
+    # one-cycle: the rate rises then falls to max_lr / (25 * 1e4) at the last step
+    lrs = [h["lr"] for h in m["history"]]
+    assert lrs[-1] == pytest.approx(0.2 / 25 / 1e4, rel=1e-6)
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "r")]) == 0          # evaluates with flips, as trained
+    assert f"accuracy {m['final_test_acc']:.4f}" in capsys.readouterr().out
+
+
+def test_resume_continues_bit_for_bit(tmp_path):
+    straight = _run(tmp_path, "a", "--epochs", "4", "--augment", "flip")
+    _run(tmp_path, "b", "--epochs", "2", "--augment", "flip")
+    assert main(["train", "--resume", str(tmp_path / "b"), "--epochs", "4", "--no-progress", "--no-figures"]) == 0
+    resumed = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3, 4]
+    for ha, hb in zip(straight["history"], resumed["history"]):
+        assert (ha["train_loss"], ha["test_acc"]) == (hb["train_loss"], hb["test_acc"])
+    wa = flambeau.load(str(tmp_path / "a" / "model.safetensors"))
+    wb = flambeau.load(str(tmp_path / "b" / "model.safetensors"))
+    assert all(flambeau.equal(wa[k], wb[k]) for k in wa)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--label-smoothing", "1.5"], "--label-smoothing must be in [0, 1)"),
+    (["--batch-size", "0"], "--batch-size must be positive"),
+    (["--resume", "/nonexistent-run"], "no config.json + checkpoint.safetensors"),
+])
+def test_recipe_bad_input(argv, message, tmp_path, capsys):
+    assert main(["train", "--out", str(tmp_path), "--no-progress", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_resume_keeps_a_laid_out_schedule(tmp_path, capsys):
+    _run(tmp_path, "s", "--epochs", "1", "--schedule", "cosine")
+    capsys.readouterr()
+    assert main(["train", "--resume", str(tmp_path / "s"), "--epochs", "3", "--no-progress"]) == 2
+    assert "laid out over its 1 epochs" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tmp_path / "s"), "--no-progress"]) == 2
+    assert "already holds 1 epoch(s)" in capsys.readouterr().err
+
+
+def test_cifar10_recipe_smoke(tmp_path):
+    """The default CIFAR-10 recipe (simple CNN, crop+flip, one-cycle SGD) on 1,024 real images."""
+    root = dataset_root("cifar10")
+    m = _run(tmp_path, "c", "--dataset", "cifar10", "--data-root", root, "--limit", "1024", "--batch-size", "32", "--epochs", "2")
+    cfg = json.loads((tmp_path / "c" / "config.json").read_text())
+    assert (cfg["model"], cfg["augment"], cfg["schedule"], cfg["batch_size"]) == \
+        ("simple-cnn", "crop-flip", "onecycle", 32)
+    assert m["final_test_acc"] > 0.2      # well above chance (0.10) after 64 steps on 1,024 images
