@@ -69,13 +69,7 @@ def set_default_device(device_):
     check_device(device_)
 
 
-def get_num_threads() -> int:
-    import os
-    return os.cpu_count() or 1
-
-
-def set_num_threads(n) -> None:
-    """Accepted for compatibility; BLAS threads are set by the environment (OMP_NUM_THREADS)."""
+from ._threads import get_num_threads, set_num_threads  # noqa: E402
 
 
 def use_deterministic_algorithms(mode, *, warn_only=False) -> None:
