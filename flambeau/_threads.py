@@ -1,49 +1,144 @@
-"""``set_num_threads`` / ``get_num_threads``: the threads flambeau's BLAS (NumPy's) computes with.
+"""Intra-op threads: ``set_num_threads`` / ``get_num_threads`` and the pool the heavy ops share.
 
-flambeau's parallelism is the BLAS library's (matrix products, hence linear layers and
-convolutions); its other kernels are NumPy's, single-threaded. The BLAS thread count is changed
-at run time through ``threadpoolctl`` (the ecosystem's standard for it, an optional extra:
-``pip install threadpoolctl``, included in ``flambeau[train]``); without it the count can only be
-set before start-up, with ``OPENBLAS_NUM_THREADS`` / ``OMP_NUM_THREADS``.
+Like PyTorch, flambeau runs its own intra-op threads. A convolution splits its batch into
+chunks (a few MiB of im2col columns each) and hands whole chunks to the threads; a large matrix
+product splits its rows. Each thread then calls a *single-threaded* BLAS on its share. This is
+measured faster than a multi-threaded BLAS on the whole problem: the im2col copies and the
+col2im sums around the GEMMs run in parallel too, and the small GEMMs of narrow layers scale
+poorly inside the BLAS. It also avoids a trap: a multi-threaded OpenBLAS leaves its workers
+spinning after each call, which takes the cores from any other thread for a while.
+
+So once flambeau computes with more than one thread, it sets NumPy's BLAS to one thread for the
+whole process, through ``threadpoolctl`` (the ecosystem's standard for this; an optional extra,
+included in ``flambeau[train]``). Without threadpoolctl, flambeau can only use its own threads
+when the BLAS is already single-threaded (``OPENBLAS_NUM_THREADS=1``); otherwise it leaves the
+parallelism to the BLAS, as before.
+
+The split of a problem into chunks never depends on the number of threads, and per-chunk partial
+sums are added in chunk order, so results are bit-identical whatever the thread count.
 """
 from __future__ import annotations
 
 import os
+import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
-_limits = None   # the active threadpoolctl limiter, kept so the setting lasts
-
-
-def _blas_info():
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return None
-    return [i for i in threadpool_info() if i.get("user_api") == "blas"]
+_lock = threading.Lock()
+_inside = threading.local()     # set while a thread runs its share of a parallel section
+_state = {"n": None, "pool": None, "blas_single": False, "controller": None}
 
 
-def get_num_threads() -> int:
-    """The number of threads the BLAS library uses (``torch.get_num_threads``)."""
-    info = _blas_info()
-    if info:
-        return int(info[0]["num_threads"])
+def _controller():
+    """threadpoolctl's handle on the loaded BLAS libraries, or None."""
+    if _state["controller"] is None:
+        try:
+            from threadpoolctl import ThreadpoolController
+        except ImportError:
+            _state["controller"] = False
+        else:
+            _state["controller"] = ThreadpoolController().select(user_api="blas")
+    return _state["controller"] or None
+
+
+def _blas_threads():
+    c = _controller()
+    if c is not None and c.lib_controllers:
+        return int(max(lib.num_threads for lib in c.lib_controllers))
     for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         v = os.environ.get(var, "")
         if v.isdigit() and int(v) > 0:
             return int(v)
-    return os.cpu_count() or 1
+    return None
+
+
+def get_num_threads() -> int:
+    """The number of threads flambeau computes with (``torch.get_num_threads``).
+
+    By default: what the environment gives the BLAS (``OPENBLAS_NUM_THREADS``...), else the
+    number of cores."""
+    if _state["n"] is None:
+        _state["n"] = _blas_threads() or os.cpu_count() or 1
+    return _state["n"]
 
 
 def set_num_threads(n) -> None:
-    """Set the number of threads of the BLAS library (``torch.set_num_threads``)."""
-    global _limits
+    """Set the number of threads flambeau computes with (``torch.set_num_threads``)."""
     if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
         raise RuntimeError(f"set_num_threads: expected a positive number of threads, got {n!r}")
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        warnings.warn("flambeau.set_num_threads needs threadpoolctl to change the BLAS thread count at run time "
-                      "(pip install threadpoolctl); set OPENBLAS_NUM_THREADS before start-up instead. Keeping "
-                      f"{get_num_threads()} thread(s).", RuntimeWarning, stacklevel=2)
+    with _lock:
+        _state["n"] = n
+        if _state["pool"] is not None and _state["pool"]._max_workers != n - 1:
+            _state["pool"].shutdown(wait=True)
+            _state["pool"] = None
+    if n == 1 and not _single_blas():
+        warnings.warn("flambeau.set_num_threads(1) needs threadpoolctl to make the BLAS single-threaded at run "
+                      "time (pip install threadpoolctl); set OPENBLAS_NUM_THREADS=1 before start-up instead.",
+                      RuntimeWarning, stacklevel=2)
+
+
+def _single_blas() -> bool:
+    """Make the BLAS single-threaded (once); whether it is."""
+    if _state["blas_single"]:
+        return True
+    c = _controller()
+    if c is not None:
+        c.limit(limits=1)        # kept for the process: flambeau's threads do the parallel work
+        _state["blas_single"] = True
+    else:
+        _state["blas_single"] = _blas_threads() == 1
+    return _state["blas_single"]
+
+
+def workers() -> int:
+    """How many threads a parallel section may use now (1: run it serially)."""
+    n = get_num_threads()
+    return n if n > 1 and _single_blas() else 1
+
+
+def _pool(n):
+    with _lock:
+        if _state["pool"] is None:
+            _state["pool"] = ThreadPoolExecutor(max_workers=n - 1, thread_name_prefix="flambeau")
+        return _state["pool"]
+
+
+def parallel_for(fn, count, min_items=2):
+    """Call ``fn(i)`` for ``i`` in ``range(count)``, the calls shared among the threads.
+
+    Each thread takes a contiguous run of indices; the caller's thread takes the first run.
+    ``fn`` must only write to disjoint outputs (or per-index slots)."""
+    n = workers() if count >= min_items and not getattr(_inside, "flag", False) else 1
+    if n <= 1:   # (also inside a parallel section: a nested one runs serially, never waits on the pool)
+        for i in range(count):
+            fn(i)
         return
-    _limits = threadpool_limits(limits=n, user_api="blas")
+    n = min(n, count)
+    bounds = [count * t // n for t in range(n + 1)]
+
+    def run(t):
+        _inside.flag = True
+        try:
+            for i in range(bounds[t], bounds[t + 1]):
+                fn(i)
+        finally:
+            _inside.flag = False
+
+    futures = [_pool(get_num_threads()).submit(run, t) for t in range(1, n)]
+    try:
+        run(0)
+    finally:
+        for f in futures:
+            f.result()
+
+
+_BLOCK_ELEMS = 1 << 18     # elementwise work is split into blocks of at least this many elements
+
+
+def blocks(n, elems_per_item, max_blocks=8):
+    """A fixed partition of ``range(n)`` (rows, channels...) into slices for ``parallel_for``:
+    as many blocks as there are multiples of 256K elements, at most ``max_blocks``. It depends on
+    the sizes only, never on the thread count."""
+    k = max(1, min(max_blocks, n, (n * elems_per_item) // _BLOCK_ELEMS))
+    edges = [n * i // k for i in range(k + 1)]
+    return [slice(edges[i], edges[i + 1]) for i in range(k)]

@@ -31,6 +31,7 @@ import itertools
 import numpy as np
 
 from .._tensor import Tensor
+from .._threads import parallel_for
 from ..autograd.function import ArrayFunction
 from ._buffers import scratch
 from ._util import fmt_shape
@@ -101,9 +102,18 @@ def _chunk(n, bytes_per_item):
     return builtins.max(1, builtins.min(n, _CHUNK_BYTES // builtins.max(1, bytes_per_item)))
 
 
-def _cols_buffer(C, k, m, out, dtype, padded):
-    """A column buffer ``(C, *k, m, *out)``; zero-filled when some windows read padding."""
-    return (np.zeros if padded else np.empty)((C,) + tuple(k) + (m,) + tuple(out), dtype)
+def _cols_buffer(C, k, m, out, dtype, padded, tag):
+    """A column buffer ``(C, *k, m, *out)`` from the thread's scratch cache; zero-filled when some
+    windows read padding. ``tag`` names the geometry (it fixes which elements stay zero)."""
+    return scratch(("cols",) + tag, (C,) + tuple(k) + (m,) + tuple(out), dtype, zeroed=padded)
+
+
+def _sum_in_order(parts):
+    """The sum of per-chunk partial results, added in chunk order (independent of the threads)."""
+    total = parts[0]
+    for p in parts[1:]:
+        total += p
+    return total
 
 
 def _as_nckp(cols, nd):
@@ -187,11 +197,12 @@ class ConvNd(ArrayFunction):
         w3 = w.reshape(G, O // G, Kg)
         y = np.empty((N, O) + tuple(out), x.dtype)
         nb = _chunk(N, C * int(np.prod(k)) * P * x.itemsize)
-        cols = None
-        for n0 in range(0, N, nb):
+        tag = (x.shape[2:], tuple(k), geom)
+
+        def chunk(i):                                                 # samples [n0, n0 + m)
+            n0 = i * nb
             m = builtins.min(nb, N - n0)
-            if cols is None or cols.shape[1 + nd] != m:
-                cols = _cols_buffer(C, k, m, out, x.dtype, padded)
+            cols = _cols_buffer(C, k, m, out, x.dtype, padded, tag)
             _im2col(x[n0:n0 + m], _as_nckp(cols, nd), blocks)
             yt = np.matmul(w3, cols.reshape(G, Kg, m * P))           # (G, O/G, m*P): the GEMM
             yt = np.moveaxis(yt.reshape((O, m) + tuple(out)), 1, 0)   # (m, O, *out) view
@@ -199,6 +210,7 @@ class ConvNd(ArrayFunction):
                 y[n0:n0 + m] = yt
             else:  # the layout copy and the bias add in one pass
                 np.add(yt, b.reshape((O,) + (1,) * nd), out=y[n0:n0 + m])
+        parallel_for(chunk, -(-N // nb))
         ctx.save_for_backward(x, w)
         ctx.geom, ctx.blocks, ctx.padded = geom, blocks, padded
         return y
@@ -220,23 +232,28 @@ class ConvNd(ArrayFunction):
         col2im = nx and not gconv
         if col2im:
             gx = np.zeros(x.shape, x.dtype)
-        gw = np.zeros((G, O // G, Kg), w.dtype) if nw else None
         nb = _chunk(N, C * int(np.prod(k)) * P * x.itemsize)
-        cols = None
-        for n0 in range(0, N, nb) if nw or col2im else ():        # grad_weight and/or col2im
+        nchunks = -(-N // nb)
+        gw_parts = [None] * nchunks
+        tag = (x.shape[2:], tuple(k), ctx.geom)
+
+        def chunk(i):                                                 # grad_weight and/or col2im
+            n0 = i * nb
             m = builtins.min(nb, N - n0)
             # (O, m*P): the output gradient with channels first, contiguous for the GEMMs
             gt = np.ascontiguousarray(np.moveaxis(g[n0:n0 + m], 1, 0)).reshape(G, O // G, m * P)
             if nw:
-                if cols is None or cols.shape[1 + nd] != m:
-                    cols = _cols_buffer(C, k, m, out, x.dtype, ctx.padded)
+                cols = _cols_buffer(C, k, m, out, x.dtype, ctx.padded, tag)
                 _im2col(x[n0:n0 + m], _as_nckp(cols, nd), ctx.blocks)
                 # (cols @ gt^T)^T: the same product, in the orientation BLAS runs faster here
-                gw += np.matmul(cols.reshape(G, Kg, m * P), gt.transpose(0, 2, 1)).transpose(0, 2, 1)
+                gw_parts[i] = np.matmul(cols.reshape(G, Kg, m * P), gt.transpose(0, 2, 1)).transpose(0, 2, 1)
             if col2im:
                 gc = np.matmul(w3.transpose(0, 2, 1), gt)                # (G, Kg, m*P)
                 gc = gc.reshape((C,) + tuple(k) + (m,) + tuple(out))
                 _col2im(_as_nckp(gc, nd), gx[n0:n0 + m], ctx.blocks)
+        if nw or col2im:
+            parallel_for(chunk, nchunks)
+        gw = _sum_in_order(gw_parts) if nw else None
         gb = g.reshape(N, O, -1).sum(-1).sum(0) if nbias else None   # the contiguous axis first
         return gx, (gw.reshape(w.shape) if nw else None), gb, None
 
@@ -261,13 +278,16 @@ def _grad_input_conv(g, w, x_shape, dil, pad_lo, G):
     wf3 = wf.reshape(G, C // G, (O // G) * K)
     gx = np.empty(x_shape, g.dtype)
     nb = _chunk(N, O * K * geo.Lw * g.itemsize)
-    for n0 in range(0, N, nb):
+
+    def chunk(i):
+        n0 = i * nb
         m = builtins.min(nb, N - n0)
         gp = geo.pad(g[n0:n0 + m].swapaxes(0, 1), "g")                       # (O, m, Lp), channels first
         cols = geo.im2col(gp, scratch("gcols", (O,) + tuple(k) + (m, geo.Lw), g.dtype))
         gxt = scratch("gx", (G, C // G, m * geo.Lw), g.dtype)
         np.matmul(wf3, cols.reshape(G, (O // G) * K, m * geo.Lw), out=gxt)    # the GEMM
         gx[n0:n0 + m] = np.moveaxis(geo.valid(gxt, (C, m)), 1, 0)
+    parallel_for(chunk, -(-N // nb))
     return gx
 
 
@@ -289,12 +309,15 @@ class ConvTransposeNd(ArrayFunction):
         w3 = w.reshape(G, Cin // G, Kg)
         y = np.zeros((N, Cout) + tuple(out), x.dtype)
         nb = _chunk(N, Cout * int(np.prod(k)) * Pin * x.itemsize)
-        for n0 in range(0, N, nb):
+
+        def chunk(i):
+            n0 = i * nb
             m = builtins.min(nb, N - n0)
             xt = np.ascontiguousarray(np.moveaxis(x[n0:n0 + m], 1, 0)).reshape(G, Cin // G, m * Pin)
             cols = np.matmul(w3.transpose(0, 2, 1), xt)                 # (G, Kg, m*Pin)
             cols = cols.reshape((Cout,) + tuple(k) + (m,) + tuple(ins))
             _col2im(_as_nckp(cols, nd), y[n0:n0 + m], blocks)
+        parallel_for(chunk, -(-N // nb))
         if b is not None:
             y += b.reshape((Cout,) + (1,) * nd)
         ctx.save_for_backward(x, w)
@@ -315,13 +338,15 @@ class ConvTransposeNd(ArrayFunction):
         Pin, Kg = int(np.prod(ins)), w.shape[1] * int(np.prod(k))
         w3 = w.reshape(G, Cin // G, Kg)
         gx = np.empty(x.shape, x.dtype) if nx else None
-        gw = np.zeros((G, Cin // G, Kg), w.dtype) if nw else None
         nb = _chunk(N, Cout * int(np.prod(k)) * Pin * x.itemsize)
-        cols = None
-        for n0 in range(0, N, nb):
+        nchunks = -(-N // nb)
+        gw_parts = [None] * nchunks
+        tag = ("transposed", ins, tuple(k), ctx.geom)
+
+        def chunk(i):
+            n0 = i * nb
             m = builtins.min(nb, N - n0)
-            if cols is None or cols.shape[1 + nd] != m:
-                cols = _cols_buffer(Cout, k, m, ins, g.dtype, ctx.padded)
+            cols = _cols_buffer(Cout, k, m, ins, g.dtype, ctx.padded, tag)
             _im2col(g[n0:n0 + m], _as_nckp(cols, nd), ctx.blocks)      # conv's forward on g
             c3 = cols.reshape(G, Kg, m * Pin)
             if nx:
@@ -329,7 +354,9 @@ class ConvTransposeNd(ArrayFunction):
                 gx[n0:n0 + m] = np.moveaxis(gxt, 1, 0)
             if nw:
                 xt = np.ascontiguousarray(np.moveaxis(x[n0:n0 + m], 1, 0)).reshape(G, Cin // G, m * Pin)
-                gw += np.matmul(c3, xt.transpose(0, 2, 1)).transpose(0, 2, 1)
+                gw_parts[i] = np.matmul(c3, xt.transpose(0, 2, 1)).transpose(0, 2, 1)
+        parallel_for(chunk, nchunks)
+        gw = _sum_in_order(gw_parts) if nw else None
         gb = g.sum(axis=(0,) + tuple(range(2, g.ndim))) if nbias else None
         return gx, (gw.reshape(w.shape) if nw else None), gb, None
 

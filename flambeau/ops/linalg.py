@@ -5,9 +5,39 @@ import builtins
 
 import numpy as np
 
+from .._threads import parallel_for, workers
 from ..autograd.function import ArrayFunction
 from .._tensor import Tensor, _wrap
 from ._util import promote, fmt_shape
+
+_SPLIT_FLOPS = 1 << 26   # below ~64 MFLOP (~0.5 ms) waking a thread costs more than it saves (measured)
+_MIN_BLOCK = 64          # rows or columns per block when it is
+
+
+def _gemm(a, b):
+    """``np.matmul(a, b)`` for operands of 2 or more dims; a large product is cut into blocks of
+    rows of ``a`` (or columns of ``b``) that the intra-op threads share (see flambeau._threads).
+    The blocks depend on the shapes only, so the result is the same whatever the thread count."""
+    if a.ndim < 2 or b.ndim < 2 or workers() == 1:
+        return np.matmul(a, b)
+    M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
+    lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
+    if 2 * M * K * N * int(np.prod(lead)) < _SPLIT_FLOPS or builtins.max(M, N) < 2 * _MIN_BLOCK:
+        return np.matmul(a, b)
+    out = np.empty(lead + (M, N), np.result_type(a, b))
+    rows = M >= N
+    size = M if rows else N
+    nblocks = builtins.min(8, size // _MIN_BLOCK)
+    edges = [size * i // nblocks for i in range(nblocks + 1)]
+
+    def block(i):
+        sl = slice(edges[i], edges[i + 1])
+        if rows:
+            np.matmul(a[..., sl, :], b, out=out[..., sl, :])
+        else:
+            np.matmul(a, b[..., sl], out=out[..., sl])
+    parallel_for(block, nblocks)
+    return out
 
 
 class Matmul(ArrayFunction):
@@ -18,7 +48,7 @@ class Matmul(ArrayFunction):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return np.matmul(a, b)
+        return _gemm(a, b)
 
     @staticmethod
     def backward(ctx, g):
@@ -36,17 +66,17 @@ class Matmul(ArrayFunction):
             if a.ndim == 1:
                 g2 = g2.reshape(1, 1)
         if na:
-            ga = np.matmul(g2, np.swapaxes(b2, -1, -2))
+            ga = _gemm(g2, np.swapaxes(b2, -1, -2))
             if a.ndim == 1:  # (..., 1, k): every leading dim was broadcast
                 ga = ga.sum(axis=tuple(range(ga.ndim - 1))) if ga.ndim > 1 else ga
         if nb:
             if a2.ndim == 2 and g2.ndim > 2:
                 # a shared matrix times a batch: fold the batch into one GEMM
                 g_flat = np.moveaxis(g2, -2, 0).reshape(g2.shape[-2], -1)
-                gb = (a2.T @ g_flat).reshape((a2.shape[1],) + g2.shape[:-2] + (g2.shape[-1],))
+                gb = _gemm(a2.T, g_flat).reshape((a2.shape[1],) + g2.shape[:-2] + (g2.shape[-1],))
                 gb = np.moveaxis(gb, 0, -2)
             else:
-                gb = np.matmul(np.swapaxes(a2, -1, -2), g2)
+                gb = _gemm(np.swapaxes(a2, -1, -2), g2)
             if b.ndim == 1:  # (..., k, 1)
                 gb = gb[..., 0]
                 gb = gb.sum(axis=tuple(range(gb.ndim - 1))) if gb.ndim > 1 else gb
@@ -152,7 +182,7 @@ class Linear(ArrayFunction):
     @staticmethod
     def forward(ctx, x, w, b=None):
         ctx.save_for_backward(x, w)
-        y = np.matmul(x, w.T)
+        y = _gemm(x, w.T)
         if b is not None:
             y += b
         return y
@@ -162,12 +192,12 @@ class Linear(ArrayFunction):
         x, w = ctx.saved_tensors
         nx, nw = ctx.needs_input_grad[:2]
         nb = len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]
-        gx = np.matmul(g, w) if nx else None
+        gx = _gemm(g, w) if nx else None
         gw = gb = None
         if nw or nb:
             g2 = g.reshape(-1, g.shape[-1])
             if nw:
-                gw = g2.T @ x.reshape(-1, x.shape[-1])
+                gw = _gemm(g2.T, x.reshape(-1, x.shape[-1]))
             if nb:
                 gb = g2.sum(0)
         return gx, gw, gb

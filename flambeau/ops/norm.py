@@ -16,6 +16,7 @@ import builtins
 import numpy as np
 
 from .._tensor import Tensor
+from .._threads import blocks, parallel_for
 from ..autograd.function import ArrayFunction
 from ._util import fmt_shape
 
@@ -44,23 +45,35 @@ class BatchNorm(ArrayFunction):
         N, C = x.shape[:2]
         t = x.dtype.type
         x3 = x.reshape(N, C, -1)
-        if stats is None:
-            n = x.size // C
-            mean = x3.sum(-1).sum(0) / t(n)
-            xc = x3 - mean[:, None]
-            var = np.einsum("ncl,ncl->c", xc, xc) / t(n)      # two-pass variance: accurate in float32
-            out_stats.extend((mean, var, n))
+        n = x.size // C if C else 0
+        y = np.empty(x3.shape, x.dtype)
+        training = stats is None
+        if training:
+            mean, var = np.empty(C, x.dtype), np.empty(C, x.dtype)
         else:
             mean, var = (s.astype(x.dtype, copy=False) for s in stats)
-            xc = x3 - mean[:, None]
-        invstd = t(1) / np.sqrt(var + t(eps))
-        xc *= (invstd if w is None else invstd * w)[:, None]   # xc is ours: y is built in place
-        if b is not None:
-            xc += b[:, None]
+        invstd = np.empty(C, x.dtype)
+        parts = blocks(C, n)
+
+        def block(i):                          # channels parts[i]: independent of the others
+            c = parts[i]
+            xb, yb = x3[:, c], y[:, c]
+            if training:
+                mean[c] = xb.sum(-1).sum(0) / t(n)
+            xc = np.subtract(xb, mean[c, None], out=yb)
+            if training:
+                var[c] = np.einsum("ncl,ncl->c", xc, xc) / t(n)   # two-pass variance: accurate in float32
+            invstd[c] = t(1) / np.sqrt(var[c] + t(eps))
+            xc *= (invstd[c] if w is None else invstd[c] * w[c])[:, None]   # y is built in place
+            if b is not None:
+                xc += b[c, None]
+        parallel_for(block, len(parts))
+        if training:
+            out_stats.extend((mean, var, n))
         if ctx.needs_input_grad:  # (empty when nothing is recorded)
             ctx.save_for_backward(x, w)
-            ctx.mean, ctx.invstd, ctx.training = mean, invstd, stats is None
-        return xc.reshape(x.shape)
+            ctx.mean, ctx.invstd, ctx.training = mean, invstd, training
+        return y.reshape(x.shape)
 
     @staticmethod
     def backward(ctx, g):
@@ -70,22 +83,29 @@ class BatchNorm(ArrayFunction):
         nb = ctx.needs_input_grad[2]
         N, C = g.shape[:2]
         t = g.dtype.type
-        g3 = g.reshape(N, C, -1)
-        gb = g3.sum(-1).sum(0)
-        xc = x.reshape(N, C, -1) - mean[:, None]
-        gw = np.einsum("ncl,ncl->c", g3, xc) * invstd          # sum(g * xhat)
-        gx = None
-        if nx:
-            scale = invstd if w is None else invstd * w
-            gx = g3 * scale[:, None]
-            if ctx.training:
-                # w/std * (g - mean(g) - xhat * mean(g * xhat)), as g*A + (x - mean)*B + Cc
-                n = g.size // C
-                xc *= (-scale * invstd * gw / t(n))[:, None]
-                gx += xc
-                gx -= (scale * gb / t(n))[:, None]
-            gx = gx.reshape(g.shape)
-        return gx, (gw if nw else None), (gb if nb else None), None, None, None
+        n = g.size // C if C else 0
+        g3, x3 = g.reshape(N, C, -1), x.reshape(N, C, -1)
+        gb, gw = np.empty(C, g.dtype), np.empty(C, g.dtype)
+        gx = np.empty(g3.shape, g.dtype) if nx else None
+        parts = blocks(C, n)
+
+        def block(i):
+            c = parts[i]
+            gc = g3[:, c]
+            gb[c] = gc.sum(-1).sum(0)
+            xc = x3[:, c] - mean[c, None]
+            gw[c] = np.einsum("ncl,ncl->c", gc, xc) * invstd[c]          # sum(g * xhat)
+            if nx:
+                scale = invstd[c] if w is None else invstd[c] * w[c]
+                gxc = np.multiply(gc, scale[:, None], out=gx[:, c])
+                if ctx.training:
+                    # w/std * (g - mean(g) - xhat * mean(g * xhat)), as g*A + (x - mean)*B + Cc
+                    xc *= (-scale * invstd[c] * gw[c] / t(n))[:, None]
+                    gxc += xc
+                    gxc -= (scale * gb[c] / t(n))[:, None]
+        parallel_for(block, len(parts))
+        return ((gx.reshape(g.shape) if nx else None), (gw if nw else None), (gb if nb else None),
+                None, None, None)
 
 
 def _bump(t):

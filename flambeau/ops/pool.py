@@ -16,6 +16,7 @@ import numpy as np
 
 from ..autograd.function import ArrayFunction
 from ._util import fmt_shape
+from .._threads import blocks as row_blocks, parallel_for
 from .conv import _blocks, _ntuple
 
 __all__ = ["max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices",
@@ -85,20 +86,25 @@ class MaxPool(ArrayFunction):
         if need_win and x.dtype.kind == "f" and np.isnan(x.sum()):
             win = _max_nan_aware(x, best, blocks, lead)
         else:
-            # branch-free: the maxima first, then the first kernel position that attains them
-            for _, osl, isl in blocks:
-                b = best[lead + osl]
-                np.maximum(b, x[lead + isl], out=b)
-            win = None
-            if need_win:
-                win = np.zeros(shape, np.int16 if len(blocks) < 32000 else np.int32)
-                found = np.zeros(shape, np.bool_)
-                for j, (_, osl, isl) in enumerate(blocks):
-                    f = found[lead + osl]
-                    first = np.greater(np.equal(x[lead + isl], best[lead + osl]), f)   # hit and not found
-                    f |= first
-                    if j:
-                        win[lead + osl] += first * win.dtype.type(j)
+            win = np.zeros(shape, np.int16 if len(blocks) < 32000 else np.int32) if need_win else None
+            found = np.zeros(shape, np.bool_) if need_win else None
+            rows = _row_blocks(x, nd)
+
+            def part(i):   # branch-free: the maxima first, then the first kernel position that attains them
+                r = rows[i]
+                xr, br = x[r], best[r]
+                for _, osl, isl in blocks:
+                    b = br[lead + osl]
+                    np.maximum(b, xr[lead + isl], out=b)
+                if need_win:
+                    wr, fr = win[r], found[r]
+                    for j, (_, osl, isl) in enumerate(blocks):
+                        f = fr[lead + osl]
+                        first = np.greater(np.equal(xr[lead + isl], br[lead + osl]), f)   # hit and not found
+                        f |= first
+                        if j:
+                            wr[lead + osl] += first * wr.dtype.type(j)
+            parallel_for(part, len(rows))
         ctx.save_for_backward(win)
         ctx.blocks, ctx.in_shape = blocks, x.shape
         # disjoint windows: every input element is read by at most one (output, position)
@@ -115,13 +121,26 @@ class MaxPool(ArrayFunction):
         nd = len(ctx.blocks[0][1])
         lead = _lead(g, nd)
         gx = np.zeros(ctx.in_shape, g.dtype)
-        for j, (_, osl, isl) in enumerate(ctx.blocks):
-            routed = g[lead + osl] * (win[lead + osl] == j)
-            if ctx.disjoint:
-                gx[lead + isl] = routed
-            else:
-                gx[lead + isl] += routed
+        rows = _row_blocks(gx, nd)
+
+        def part(i):
+            r = rows[i]
+            gr, wr, gxr = g[r], win[r], gx[r]
+            for j, (_, osl, isl) in enumerate(ctx.blocks):
+                routed = gr[lead + osl] * (wr[lead + osl] == j)
+                if ctx.disjoint:
+                    gxr[lead + isl] = routed
+                else:
+                    gxr[lead + isl] += routed
+        parallel_for(part, len(rows))
         return gx, None, None, None, None, None, None
+
+
+def _row_blocks(x, nd):
+    """Slices of the leading axis that the threads can take (the whole array when unbatched)."""
+    if x.ndim <= nd or x.shape[0] == 0:
+        return [slice(None)]
+    return row_blocks(x.shape[0], x.size // x.shape[0])
 
 
 def _max_nan_aware(x, best, blocks, lead):

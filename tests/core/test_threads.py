@@ -1,31 +1,92 @@
-"""flambeau.set_num_threads / get_num_threads change the BLAS thread count, as torch's do."""
+"""Intra-op threads: set_num_threads/get_num_threads, and results independent of the thread count."""
 import numpy as np
 import pytest
 
 import flambeau
+import flambeau.nn.functional as F
+from flambeau import _threads
 
 threadpoolctl = pytest.importorskip("threadpoolctl", reason="threadpoolctl (flambeau[threads]) not installed")
+
+
+@pytest.fixture
+def restore_threads():
+    before = flambeau.get_num_threads()
+    yield
+    flambeau.set_num_threads(before)
 
 
 def _blas_threads():
     return {i["num_threads"] for i in threadpoolctl.threadpool_info() if i["user_api"] == "blas"}
 
 
-def test_set_num_threads_reaches_the_blas():
-    before = flambeau.get_num_threads()
-    try:
-        for n in (1, 2):
-            flambeau.set_num_threads(n)
-            assert flambeau.get_num_threads() == n
-            assert _blas_threads() == {n}
-            a = flambeau.randn(64, 64)
-            np.testing.assert_allclose((a @ a).numpy(), a.numpy() @ a.numpy(), rtol=1e-5, atol=1e-5)
-    finally:
-        flambeau.set_num_threads(before)
-    assert flambeau.get_num_threads() == before
+def test_set_num_threads(restore_threads):
+    for n in (1, 2, 3):
+        flambeau.set_num_threads(n)
+        assert flambeau.get_num_threads() == n
+        assert _threads.workers() == n
+        assert _blas_threads() == {1}       # flambeau's threads share the work; the BLAS runs single-threaded
 
 
 @pytest.mark.parametrize("bad", [0, -2, 1.5, True, "2"])
 def test_set_num_threads_rejects_non_positive_integers(bad):
     with pytest.raises(RuntimeError, match="expected a positive number of threads"):
         flambeau.set_num_threads(bad)
+
+
+def test_parallel_for_covers_every_index_once_and_raises(restore_threads):
+    flambeau.set_num_threads(3)
+    seen = []
+    _threads.parallel_for(seen.append, 10)
+    assert sorted(seen) == list(range(10))
+
+    def boom(i):
+        if i == 7:
+            raise ValueError("chunk 7")
+    with pytest.raises(ValueError, match="chunk 7"):
+        _threads.parallel_for(boom, 10)
+
+    # a parallel section inside another runs serially in its thread (no waiting on a busy pool)
+    flambeau.set_num_threads(2)
+    inner = []
+    _threads.parallel_for(lambda i: _threads.parallel_for(lambda j: inner.append((i, j)), 3), 4)
+    assert sorted(inner) == [(i, j) for i in range(4) for j in range(3)]
+
+
+def _run_ops(seed):
+    """Forward and backward of the threaded ops on inputs large enough to be split."""
+    rng = np.random.default_rng(seed)
+
+    def t(*shape):
+        return flambeau.from_numpy(rng.standard_normal(shape).astype(np.float32)).requires_grad_()
+    x, w, b = t(48, 8, 20, 20), t(16, 8, 3, 3), t(16)
+    xs, ws = t(48, 8, 20, 20), t(8, 8, 3, 3)          # O <= C, stride 1: grad_input as a convolution
+    xt, wt = t(48, 8, 10, 10), t(8, 4, 4, 4)          # transposed convolution
+    a, m, lw, lb = t(600, 300), t(300, 400), t(200, 300), t(200)
+    bn_w, bn_b, rm, rv = t(8), t(8), flambeau.zeros(8), flambeau.ones(8)
+    outs = [F.max_pool2d(F.relu(F.batch_norm(xs, rm, rv, bn_w, bn_b, training=True)), 2),
+            F.max_pool2d(x, 3, stride=2, padding=1),
+            F.conv2d(x, w, b, stride=2, padding=1), F.conv2d(xs, ws, padding=1),
+            F.conv_transpose2d(xt, wt, stride=2, padding=1), a @ m, F.linear(a, lw, lb),
+            flambeau.matmul(t(4, 256, 64), t(64, 300))]
+    loss = sum((o * o).mean() for o in outs)
+    loss.backward()
+    leaves = [x, w, b, xs, ws, xt, wt, a, m, lw, lb, bn_w, bn_b]
+    return [o.detach().numpy() for o in outs] + [v.grad.numpy() for v in leaves] + [rm.numpy(), rv.numpy()]
+
+
+def test_results_are_bit_identical_for_any_thread_count(restore_threads, monkeypatch):
+    from flambeau.ops import conv
+    monkeypatch.setattr(conv, "_CHUNK_BYTES", 64 << 10)    # several batch chunks per convolution
+    calls = []
+    parallel_for = _threads.parallel_for
+    monkeypatch.setattr(conv, "parallel_for", lambda fn, n: (calls.append(n), parallel_for(fn, n)))
+    flambeau.set_num_threads(1)
+    serial = _run_ops(0)
+    for n in (2, 3):
+        flambeau.set_num_threads(n)
+        threaded = _run_ops(0)
+        for s, p in zip(serial, threaded):
+            assert s.dtype == p.dtype == np.float32
+            np.testing.assert_array_equal(s, p)
+    assert min(calls) >= 4          # every convolution pass was cut into chunks
