@@ -180,9 +180,18 @@ def bench_models(rounds, per_round, batch_override=None):
 
 # ---------------------------------------------------------------------------- layers
 def sgemm_gflops():
+    """NumPy's sgemm 1024² with as many BLAS threads as each library computes with: the
+    machine's practical rate, which the convolutions are compared with."""
+    import contextlib
+    try:
+        from threadpoolctl import threadpool_limits
+        limits = threadpool_limits(flambeau.get_num_threads(), user_api="blas")
+    except ImportError:
+        limits = contextlib.nullcontext()
     a = np.random.default_rng(0).standard_normal((1024, 1024)).astype(np.float32)
     b = a.copy()
-    ms = _median_ms(lambda: a @ b, 10)
+    with limits:
+        ms = _median_ms(lambda: a @ b, 10)
     return 2 * 1024 ** 3 / (ms / 1e3) / 1e9
 
 
@@ -316,7 +325,8 @@ def main():
         rows = []
         args.models_only = True
     gf = sgemm_gflops()
-    print(f"NumPy sgemm 1024^2 in this run: {gf:.0f} GFLOP/s\n")
+    print(f"threads: flambeau {flambeau.get_num_threads()}, PyTorch {torch.get_num_threads()}; "
+          f"NumPy sgemm 1024^2 in this run: {gf:.0f} GFLOP/s\n")
     rows = [] if args.no_table else bench_models(rounds, per_round)
     if not args.models_only:
         rows += bench_layers(rounds, per_round)

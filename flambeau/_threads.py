@@ -29,6 +29,18 @@ _inside = threading.local()     # set while a thread runs its share of a paralle
 _state = {"n": None, "pool": None, "blas_single": False, "controller": None}
 
 
+def _after_fork_in_child():
+    """A forked child has the pool object but none of its threads: start afresh (a new pool on
+    first use), with a lock nobody holds."""
+    global _lock
+    _lock = threading.Lock()
+    _state["pool"] = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _controller():
     """threadpoolctl's handle on the loaded BLAS libraries, or None."""
     if _state["controller"] is None:

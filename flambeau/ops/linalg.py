@@ -15,10 +15,12 @@ _MIN_BLOCK = 64          # rows or columns per block when it is
 
 
 def _gemm(a, b):
-    """``np.matmul(a, b)`` for operands of 2 or more dims; a large product is cut into blocks of
-    rows of ``a`` (or columns of ``b``) that the intra-op threads share (see flambeau._threads).
-    The blocks depend on the shapes only, so the result is the same whatever the thread count."""
-    if a.ndim < 2 or b.ndim < 2 or workers() == 1:
+    """``np.matmul(a, b)`` for operands of 2 or more dims; a large product is cut into one block
+    of rows of ``a`` (or columns of ``b``) per intra-op thread (see flambeau._threads). A block's
+    elements are bitwise those of the whole product (the BLAS sums each element's K terms in the
+    same order whatever the rows around it; tests/core/test_threads.py checks it)."""
+    n = workers()
+    if a.ndim < 2 or b.ndim < 2 or n == 1:
         return np.matmul(a, b)
     M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
     lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
@@ -27,7 +29,7 @@ def _gemm(a, b):
     out = np.empty(lead + (M, N), np.result_type(a, b))
     rows = M >= N
     size = M if rows else N
-    nblocks = builtins.min(8, size // _MIN_BLOCK)
+    nblocks = builtins.min(n, size // _MIN_BLOCK)
     edges = [size * i // nblocks for i in range(nblocks + 1)]
 
     def block(i):

@@ -90,3 +90,26 @@ def test_results_are_bit_identical_for_any_thread_count(restore_threads, monkeyp
             assert s.dtype == p.dtype == np.float32
             np.testing.assert_array_equal(s, p)
     assert min(calls) >= 4          # every convolution pass was cut into chunks
+
+
+@pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
+def test_a_forked_child_gets_a_working_pool(restore_threads):
+    import multiprocessing as mp
+    flambeau.set_num_threads(2)
+    _threads.parallel_for(lambda i: None, 4)          # the parent's pool is running
+    ctx = mp.get_context("fork")
+    q = ctx.Queue()
+    p = ctx.Process(target=_child_conv, args=(q,))
+    p.start()
+    p.join(30)
+    if p.is_alive():                                  # deadlocked on the parent's dead pool
+        p.kill()
+        p.join()
+    assert p.exitcode == 0 and q.get(timeout=5) == (4, 8, 6, 6)
+
+
+def _child_conv(q):
+    x = flambeau.randn(64, 4, 6, 6)
+    from flambeau.ops import conv
+    conv._CHUNK_BYTES = 4096                          # several chunks: the pool is used
+    q.put(tuple(F.conv2d(x[:4], flambeau.randn(8, 4, 3, 3), padding=1).shape))
