@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 _lock = threading.Lock()
 _inside = threading.local()     # set while a thread runs its share of a parallel section
-_state = {"n": None, "pool": None, "blas_single": False, "controller": None}
+_state = {"n": None, "pool": None, "blas_single": None, "controller": None}
 
 
 def _after_fork_in_child():
@@ -80,6 +80,8 @@ def set_num_threads(n) -> None:
         raise RuntimeError(f"set_num_threads: expected a positive number of threads, got {n!r}")
     with _lock:
         _state["n"] = n
+        if not _state["blas_single"]:
+            _state["blas_single"] = None        # look again (the environment may have changed)
         if _state["pool"] is not None and _state["pool"]._max_workers != n - 1:
             _state["pool"].shutdown(wait=True)
             _state["pool"] = None
@@ -90,15 +92,14 @@ def set_num_threads(n) -> None:
 
 
 def _single_blas() -> bool:
-    """Make the BLAS single-threaded (once); whether it is."""
-    if _state["blas_single"]:
-        return True
-    c = _controller()
-    if c is not None:
-        c.limit(limits=1)        # kept for the process: flambeau's threads do the parallel work
-        _state["blas_single"] = True
-    else:
-        _state["blas_single"] = _blas_threads() == 1
+    """Make the BLAS single-threaded (once); whether it is (the answer is kept)."""
+    if _state["blas_single"] is None:
+        c = _controller()
+        if c is not None:
+            c.limit(limits=1)        # kept for the process: flambeau's threads do the parallel work
+            _state["blas_single"] = True
+        else:
+            _state["blas_single"] = _blas_threads() == 1
     return _state["blas_single"]
 
 

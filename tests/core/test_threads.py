@@ -113,3 +113,20 @@ def _child_conv(q):
     from flambeau.ops import conv
     conv._CHUNK_BYTES = 4096                          # several chunks: the pool is used
     q.put(tuple(F.conv2d(x[:4], flambeau.randn(8, 4, 3, 3), padding=1).shape))
+
+
+def test_without_threadpoolctl_the_blas_keeps_its_threads(restore_threads, monkeypatch):
+    """Without threadpoolctl flambeau cannot make the BLAS single-threaded: it then runs its
+    parallel sections serially and leaves the parallelism to the BLAS (unless that is already
+    single-threaded by the environment)."""
+    monkeypatch.setitem(_threads._state, "controller", False)
+    monkeypatch.setitem(_threads._state, "blas_single", None)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "2")
+    flambeau.set_num_threads(2)
+    assert _threads.workers() == 1
+    with pytest.warns(RuntimeWarning, match="needs threadpoolctl"):
+        flambeau.set_num_threads(1)
+    monkeypatch.setitem(_threads._state, "blas_single", None)
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
+    flambeau.set_num_threads(2)
+    assert _threads.workers() == 2
