@@ -267,11 +267,11 @@ def einsum(equation, *operands):
         ins = eq.replace(",", "").replace("...", "")
         out = "".join(sorted(c for c in set(ins) if ins.count(c) == 1))
         eq = eq + "->" + ("..." if "..." in equation else "") + out
+    if "." in eq:
+        eq = _expand_ellipsis(eq, operands, equation)
     for s in eq.split("->")[0].split(","):
-        if "." not in s and len(set(s)) != len(s):
+        if len(set(s)) != len(s):
             raise NotImplementedError(f"einsum: repeated indices within one operand ({s!r}) are not supported")
-    if "..." in eq:
-        raise NotImplementedError("einsum: '...' is not supported; spell the dimensions out")
     from .. import _dtype as D
     from .elementwise import to_dtype
     dt = D.result_type(*operands).np
@@ -281,6 +281,35 @@ def einsum(equation, *operands):
     except ValueError as e:
         raise RuntimeError(f"einsum(): {e} (equation {equation!r}, operand shapes "
                            f"{[list(o.shape) for o in operands]})") from None
+
+
+def _expand_ellipsis(eq, operands, equation):
+    """``eq`` with every ``...`` spelled out in letters the equation does not use: operand i's
+    ``...`` covers its dims not named by letters, right-aligned (broadcast) against the others'."""
+    ins, out = eq.split("->")
+    subs = ins.split(",")
+    if len(subs) != len(operands):
+        raise RuntimeError(f"einsum(): {len(subs)} operand(s) in the equation {equation!r} but {len(operands)} "
+                           f"given")
+    n_ell = []
+    for s, o in zip(subs + [out], list(operands) + [None]):
+        if s.count("...") > 1 or s.replace("...", "").count("."):
+            raise RuntimeError(f"einsum(): found '.' for operand that is not part of any ellipsis in {equation!r}")
+        if o is not None:
+            named = len(s.replace("...", ""))
+            if "..." in s:
+                if o._data.ndim < named:
+                    raise RuntimeError(f"einsum(): the number of subscripts in the equation ({named}) is more than "
+                                       f"the number of dimensions ({o._data.ndim}) for operand with ellipsis")
+                n_ell.append(o._data.ndim - named)
+    E = builtins.max(n_ell, default=0)
+    free = [c for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ" if c not in eq]
+    if len(free) < E:
+        raise RuntimeError(f"einsum(): too many dimensions under '...' in {equation!r}")
+    ell = "".join(free[:E])
+    subs = [s.replace("...", ell[E - (o._data.ndim - len(s.replace("...", ""))):]) if "..." in s else s
+            for s, o in zip(subs, operands)]
+    return ",".join(subs) + "->" + out.replace("...", ell)
 
 
 def tensordot(a, b, dims=2):

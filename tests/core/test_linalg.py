@@ -116,6 +116,12 @@ EINSUM = [
     ("bn,nm,bm->b", [(2, 3), (3, 4), (2, 4)]),
     ("ijk->kij", [(2, 3, 4)]),
     ("i j , j k -> i k", [(2, 3), (3, 4)]),
+    ("...ij,...jk->...ik", [(2, 5, 2, 3), (5, 3, 4)]),      # ellipsis: batch dims, right-aligned
+    ("...ij,...jk", [(1, 2, 3), (4, 3, 5)]),                # broadcast a size-1 batch dim, implicit output
+    ("b...,b...->b", [(3, 2, 4), (3, 2, 4)]),
+    ("...->...", [(2, 3)]),
+    ("i...->...", [(3, 2, 2)]),
+    ("...i,i", [(2, 3, 4), (4,)]),
 ]
 
 
@@ -136,6 +142,11 @@ def test_gradcheck_einsum(eq, shapes):
 def test_einsum_errors():
     with pytest.raises(RuntimeError):
         flambeau.einsum("ij,jk->ik", flambeau.ones(2, 3), flambeau.ones(4, 5))
+    for eq, ops in [("...ijk->", [flambeau.ones(2, 3)]), ("..i->i", [flambeau.ones(2, 3)]),
+                    ("...ij,...jk", [flambeau.ones(2, 3)])]:
+        for lib, args in ((flambeau, ops), (torch, [torch.ones(*o.shape) for o in ops])):
+            with pytest.raises(RuntimeError):
+                lib.einsum(eq, *args)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
