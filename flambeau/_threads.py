@@ -14,8 +14,11 @@ included in ``flambeau[train]``). Without threadpoolctl, flambeau can only use i
 when the BLAS is already single-threaded (``OPENBLAS_NUM_THREADS=1``); otherwise it leaves the
 parallelism to the BLAS, as before.
 
-The split of a problem into chunks never depends on the number of threads, and per-chunk partial
-sums are added in chunk order, so results are bit-identical whatever the thread count.
+The split of a convolution, a batch norm or an elementwise op into pieces depends on the sizes
+only, and per-chunk partial sums are added in chunk order, so their results are bit-identical
+whatever the thread count. A large matrix product is split into one block of rows (or columns)
+per thread; its result is bit-identical too as long as the BLAS computes each element the same
+way whatever the rows around it (true of OpenBLAS, checked by tests/core/test_threads.py).
 """
 from __future__ import annotations
 
@@ -82,9 +85,6 @@ def set_num_threads(n) -> None:
         _state["n"] = n
         if not _state["blas_single"]:
             _state["blas_single"] = None        # look again (the environment may have changed)
-        if _state["pool"] is not None and _state["pool"]._max_workers != n - 1:
-            _state["pool"].shutdown(wait=True)
-            _state["pool"] = None
     if n == 1 and not _single_blas():
         warnings.warn("flambeau.set_num_threads(1) needs threadpoolctl to make the BLAS single-threaded at run "
                       "time (pip install threadpoolctl); set OPENBLAS_NUM_THREADS=1 before start-up instead.",
@@ -109,19 +109,30 @@ def workers() -> int:
     return n if n > 1 and _single_blas() else 1
 
 
-def _pool(n):
+def _pool():
+    """The pool of helper threads: one fewer than ``get_num_threads()`` (the caller is the last)."""
+    size = max(1, get_num_threads() - 1)
     with _lock:
-        if _state["pool"] is None:
-            _state["pool"] = ThreadPoolExecutor(max_workers=n - 1, thread_name_prefix="flambeau")
-        return _state["pool"]
+        pool = _state["pool"]
+        if pool is None or pool._max_workers != size:
+            if pool is not None:
+                pool.shutdown(wait=False)      # its threads finish what they run, then exit
+            pool = _state["pool"] = ThreadPoolExecutor(max_workers=size, thread_name_prefix="flambeau")
+        return pool
+
+
+def in_parallel_section() -> bool:
+    """Whether this thread is running its share of a parallel section."""
+    return getattr(_inside, "flag", False)
 
 
 def parallel_for(fn, count, min_items=2):
     """Call ``fn(i)`` for ``i`` in ``range(count)``, the calls shared among the threads.
 
     Each thread takes a contiguous run of indices; the caller's thread takes the first run.
-    ``fn`` must only write to disjoint outputs (or per-index slots)."""
-    n = workers() if count >= min_items and not getattr(_inside, "flag", False) else 1
+    ``fn`` must only write to disjoint outputs (or per-index slots). Every share has finished
+    when this returns or raises (the first exception is re-raised)."""
+    n = workers() if count >= min_items and not in_parallel_section() else 1
     if n <= 1:   # (also inside a parallel section: a nested one runs serially, never waits on the pool)
         for i in range(count):
             fn(i)
@@ -137,12 +148,26 @@ def parallel_for(fn, count, min_items=2):
         finally:
             _inside.flag = False
 
-    futures = [_pool(get_num_threads()).submit(run, t) for t in range(1, n)]
+    futures = []
+    try:
+        pool = _pool()
+        for t in range(1, n):
+            futures.append(pool.submit(run, t))
+    except RuntimeError:          # the pool is shutting down (interpreter exit): this thread does the rest
+        for t in range(len(futures) + 1, n):
+            run(t)
+    error = None
     try:
         run(0)
-    finally:
-        for f in futures:
+    except BaseException as e:    # noqa: B036 - re-raised below, once every share has stopped
+        error = e
+    for f in futures:
+        try:
             f.result()
+        except BaseException as e:  # noqa: B036
+            error = error or e
+    if error is not None:
+        raise error
 
 
 _BLOCK_ELEMS = 1 << 18     # elementwise work is split into blocks of at least this many elements

@@ -70,7 +70,11 @@ def make_scheduler(name, optimizer, lr, total_steps):
     if name == "cosine":
         return S.CosineAnnealingLR(optimizer, T_max=total_steps)
     if name == "onecycle":
-        return S.OneCycleLR(optimizer, max_lr=lr, total_steps=total_steps)
+        # momentum is cycled (0.95 -> 0.85 -> 0.95) only where there is one: SGD/RMSprop with
+        # momentum, or Adam's beta1
+        d = optimizer.defaults
+        cycle = "betas" in d or d.get("momentum", 0) > 0
+        return S.OneCycleLR(optimizer, max_lr=lr, total_steps=total_steps, cycle_momentum=cycle)
     if name == "multistep":
         return S.MultiStepLR(optimizer, milestones=[total_steps // 2, (3 * total_steps) // 4], gamma=0.1)
     raise CLIError(f"unknown schedule {name!r}; choose one of {', '.join(SCHEDULES)}")

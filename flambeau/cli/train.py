@@ -188,11 +188,18 @@ def train(args):
         if scheduler is not None:
             scheduler.load_state_dict(ckpt["scheduler"])
         flambeau.set_rng_state(ckpt["rng_state"])
-        with open(os.path.join(run_dir, "metrics.json")) as f:
-            history = json.load(f)["history"]
-        first = len(history) + 1
+        done = int(ckpt["epoch"])       # the checkpoint is the truth; metrics.json may hold one epoch more
+        try:
+            with open(os.path.join(run_dir, "metrics.json")) as f:
+                history = json.load(f)["history"][:done]
+        except (OSError, ValueError, KeyError):
+            history = []
+        if len(history) < done:
+            raise CLIError(f"{run_dir!r}: metrics.json has {len(history)} epoch(s) but the checkpoint {done}; "
+                           "cannot resume this run")
+        first = done + 1
         if first > epochs:
-            raise CLIError(f"{run_dir!r} already holds {len(history)} epoch(s); pass a larger --epochs to go on")
+            raise CLIError(f"{run_dir!r} already holds {done} epoch(s); pass a larger --epochs to go on")
     else:
         name = args.name or f"{cfg['dataset']}-{cfg['model']}-{time.strftime('%Y%m%d-%H%M%S')}"
         run_dir = os.path.join(args.out, name)
@@ -239,13 +246,14 @@ def train(args):
                         "lr": lr_used})          # the rate of the epoch's last step
         print(f"epoch {epoch:3d}  train loss {loss_sum / seen:.4f}  train acc {correct / seen:.4f}  "
               f"test loss {test_loss:.4f}  test acc {test_acc:.4f}  ({epoch_time:.1f} s)", flush=True)
-        # everything needed to go on from here (`--resume`), then the metrics so far
+        # the metrics so far, then everything needed to go on from here (`--resume`): both files are
+        # replaced atomically, in this order, so metrics.json always covers the checkpoint's epochs
+        _write_json(os.path.join(run_dir, "metrics.json"), {"final_test_acc": test_acc, "history": history})
         state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
                  "rng_state": flambeau.get_rng_state()}
         if scheduler is not None:
             state["scheduler"] = scheduler.state_dict()
         flambeau.save(state, os.path.join(run_dir, "checkpoint.safetensors"))
-        _write_json(os.path.join(run_dir, "metrics.json"), {"final_test_acc": test_acc, "history": history})
 
     cm = confusion_matrix(yte, pred, len(classes))
     flambeau.save(model.state_dict(), os.path.join(run_dir, "model.safetensors"))

@@ -32,6 +32,7 @@ import numpy as np
 
 from .._tensor import Tensor
 from .._threads import parallel_for
+from .linalg import _gemm
 from ..autograd.function import ArrayFunction
 from ._buffers import scratch
 from ._util import fmt_shape
@@ -108,8 +109,11 @@ def _cols_buffer(C, k, m, out, dtype, padded, tag):
     return scratch(("cols",) + tag, (C,) + tuple(k) + (m,) + tuple(out), dtype, zeroed=padded)
 
 
-def _sum_in_order(parts):
-    """The sum of per-chunk partial results, added in chunk order (independent of the threads)."""
+def _sum_in_order(parts, shape, dtype):
+    """The sum of per-chunk partial results ``shape``, added in chunk order (independent of the
+    threads); zeros for an empty batch (no chunk)."""
+    if not parts:
+        return np.zeros(shape, dtype)
     total = parts[0]
     for p in parts[1:]:
         total += p
@@ -204,7 +208,7 @@ class ConvNd(ArrayFunction):
             m = builtins.min(nb, N - n0)
             cols = _cols_buffer(C, k, m, out, x.dtype, padded, tag)
             _im2col(x[n0:n0 + m], _as_nckp(cols, nd), blocks)
-            yt = np.matmul(w3, cols.reshape(G, Kg, m * P))           # (G, O/G, m*P): the GEMM
+            yt = _gemm(w3, cols.reshape(G, Kg, m * P))               # (G, O/G, m*P): the GEMM
             yt = np.moveaxis(yt.reshape((O, m) + tuple(out)), 1, 0)   # (m, O, *out) view
             if b is None:
                 y[n0:n0 + m] = yt
@@ -246,15 +250,15 @@ class ConvNd(ArrayFunction):
                 cols = _cols_buffer(C, k, m, out, x.dtype, ctx.padded, tag)
                 _im2col(x[n0:n0 + m], _as_nckp(cols, nd), ctx.blocks)
                 # (cols @ gt^T)^T: the same product, in the orientation BLAS runs faster here
-                gw_parts[i] = np.matmul(cols.reshape(G, Kg, m * P), gt.transpose(0, 2, 1)).transpose(0, 2, 1)
+                gw_parts[i] = _gemm(cols.reshape(G, Kg, m * P), gt.transpose(0, 2, 1)).transpose(0, 2, 1)
             if col2im:
-                gc = np.matmul(w3.transpose(0, 2, 1), gt)                # (G, Kg, m*P)
+                gc = _gemm(w3.transpose(0, 2, 1), gt)                    # (G, Kg, m*P)
                 gc = gc.reshape((C,) + tuple(k) + (m,) + tuple(out))
                 _col2im(_as_nckp(gc, nd), gx[n0:n0 + m], ctx.blocks)
         if nw or col2im:
             parallel_for(chunk, nchunks)
-        gw = _sum_in_order(gw_parts) if nw else None
-        gb = g.reshape(N, O, -1).sum(-1).sum(0) if nbias else None   # the contiguous axis first
+        gw = _sum_in_order(gw_parts, (G, O // G, Kg), w.dtype) if nw else None
+        gb = g.reshape(N, O, P).sum(-1).sum(0) if nbias else None    # the contiguous axis first
         return gx, (gw.reshape(w.shape) if nw else None), gb, None
 
 
@@ -285,7 +289,7 @@ def _grad_input_conv(g, w, x_shape, dil, pad_lo, G):
         gp = geo.pad(g[n0:n0 + m].swapaxes(0, 1), "g")                       # (O, m, Lp), channels first
         cols = geo.im2col(gp, scratch("gcols", (O,) + tuple(k) + (m, geo.Lw), g.dtype))
         gxt = scratch("gx", (G, C // G, m * geo.Lw), g.dtype)
-        np.matmul(wf3, cols.reshape(G, (O // G) * K, m * geo.Lw), out=gxt)    # the GEMM
+        _gemm(wf3, cols.reshape(G, (O // G) * K, m * geo.Lw), out=gxt)        # the GEMM
         gx[n0:n0 + m] = np.moveaxis(geo.valid(gxt, (C, m)), 1, 0)
     parallel_for(chunk, -(-N // nb))
     return gx
@@ -314,7 +318,7 @@ class ConvTransposeNd(ArrayFunction):
             n0 = i * nb
             m = builtins.min(nb, N - n0)
             xt = np.ascontiguousarray(np.moveaxis(x[n0:n0 + m], 1, 0)).reshape(G, Cin // G, m * Pin)
-            cols = np.matmul(w3.transpose(0, 2, 1), xt)                 # (G, Kg, m*Pin)
+            cols = _gemm(w3.transpose(0, 2, 1), xt)                     # (G, Kg, m*Pin)
             cols = cols.reshape((Cout,) + tuple(k) + (m,) + tuple(ins))
             _col2im(_as_nckp(cols, nd), y[n0:n0 + m], blocks)
         parallel_for(chunk, -(-N // nb))
@@ -350,13 +354,13 @@ class ConvTransposeNd(ArrayFunction):
             _im2col(g[n0:n0 + m], _as_nckp(cols, nd), ctx.blocks)      # conv's forward on g
             c3 = cols.reshape(G, Kg, m * Pin)
             if nx:
-                gxt = np.matmul(w3, c3).reshape((Cin, m) + tuple(ins))
+                gxt = _gemm(w3, c3).reshape((Cin, m) + tuple(ins))
                 gx[n0:n0 + m] = np.moveaxis(gxt, 1, 0)
             if nw:
                 xt = np.ascontiguousarray(np.moveaxis(x[n0:n0 + m], 1, 0)).reshape(G, Cin // G, m * Pin)
-                gw_parts[i] = np.matmul(c3, xt.transpose(0, 2, 1)).transpose(0, 2, 1)
+                gw_parts[i] = _gemm(c3, xt.transpose(0, 2, 1)).transpose(0, 2, 1)
         parallel_for(chunk, nchunks)
-        gw = _sum_in_order(gw_parts) if nw else None
+        gw = _sum_in_order(gw_parts, (G, Cin // G, Kg), w.dtype) if nw else None
         gb = g.sum(axis=(0,) + tuple(range(2, g.ndim))) if nbias else None
         return gx, (gw.reshape(w.shape) if nw else None), gb, None
 

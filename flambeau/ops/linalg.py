@@ -5,7 +5,7 @@ import builtins
 
 import numpy as np
 
-from .._threads import parallel_for, workers
+from .._threads import in_parallel_section, parallel_for, workers
 from ..autograd.function import ArrayFunction
 from .._tensor import Tensor, _wrap
 from ._util import promote, fmt_shape
@@ -14,19 +14,21 @@ _SPLIT_FLOPS = 1 << 26   # below ~64 MFLOP (~0.5 ms) waking a thread costs more 
 _MIN_BLOCK = 64          # rows or columns per block when it is
 
 
-def _gemm(a, b):
-    """``np.matmul(a, b)`` for operands of 2 or more dims; a large product is cut into one block
-    of rows of ``a`` (or columns of ``b``) per intra-op thread (see flambeau._threads). A block's
-    elements are bitwise those of the whole product (the BLAS sums each element's K terms in the
-    same order whatever the rows around it; tests/core/test_threads.py checks it)."""
+def _gemm(a, b, out=None):
+    """``np.matmul(a, b)`` (into ``out`` if given) for operands of 2 or more dims; a large product
+    is cut into one block of rows of ``a`` (or columns of ``b``) per intra-op thread (see
+    flambeau._threads). A block's elements are bitwise those of the whole product (the BLAS sums
+    each element's K terms in the same order whatever the rows around it; tests/core/test_threads.py
+    checks it). Inside a parallel section (a convolution chunk) the product runs whole."""
     n = workers()
-    if a.ndim < 2 or b.ndim < 2 or n == 1:
-        return np.matmul(a, b)
+    if a.ndim < 2 or b.ndim < 2 or n == 1 or in_parallel_section():
+        return np.matmul(a, b, out=out)
     M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
     lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
     if 2 * M * K * N * int(np.prod(lead)) < _SPLIT_FLOPS or builtins.max(M, N) < 2 * _MIN_BLOCK:
-        return np.matmul(a, b)
-    out = np.empty(lead + (M, N), np.result_type(a, b))
+        return np.matmul(a, b, out=out)
+    if out is None:
+        out = np.empty(lead + (M, N), np.result_type(a, b))
     rows = M >= N
     size = M if rows else N
     nblocks = builtins.min(n, size // _MIN_BLOCK)
@@ -254,6 +256,10 @@ class Einsum(ArrayFunction):
                 keep = [k for k, c in enumerate(s) if c not in missing]
                 gi = np.broadcast_to(np.expand_dims(gi, [k for k in range(len(s)) if k not in keep]),
                                      ops[i].shape) if shape else gi
+            if gi.shape != ops[i].shape and gi.ndim == ops[i].ndim:
+                # a '...' dim of size 1 in a partner: spread back to this operand's size (the
+                # engine sums the opposite case, a dim broadcast from this operand)
+                gi = np.broadcast_to(gi, tuple(o if d == 1 else d for d, o in zip(gi.shape, ops[i].shape)))
             grads.append(gi)
         return tuple(grads)
 

@@ -137,7 +137,8 @@ class MaxPool(ArrayFunction):
 
 
 def _row_blocks(x, nd):
-    """Slices of the leading axis that the threads can take (the whole array when unbatched)."""
+    """Slices of the leading axis (the batch, or the channels of an unbatched input) that the
+    threads can take; the whole array when it has no axis before the pooled ones."""
     if x.ndim <= nd or x.shape[0] == 0:
         return [slice(None)]
     return row_blocks(x.shape[0], x.size // x.shape[0])

@@ -104,6 +104,39 @@ def test_resume_continues_bit_for_bit(tmp_path):
     assert all(flambeau.equal(wa[k], wb[k]) for k in wa)
 
 
+class _Stop(Exception):
+    pass
+
+
+def test_resume_after_an_interruption_between_metrics_and_checkpoint(tmp_path, monkeypatch):
+    """metrics.json is written before the checkpoint: if the run stops in between, it holds one
+    epoch more than the checkpoint, and --resume redoes that epoch from the checkpoint."""
+    args = ["--epochs", "3", "--schedule", "cosine", "--augment", "flip"]
+    straight = _run(tmp_path, "a", *args)
+    save = flambeau.save
+
+    def save_then_stop(obj, path):
+        if isinstance(obj, dict) and obj.get("epoch") == 3:
+            raise _Stop()                   # killed after epoch 3's metrics, before its checkpoint
+        save(obj, path)
+    monkeypatch.setattr(flambeau, "save", save_then_stop)
+    with pytest.raises(_Stop):
+        _run(tmp_path, "b", *args)
+    monkeypatch.setattr(flambeau, "save", save)
+    assert len(json.loads((tmp_path / "b" / "metrics.json").read_text())["history"]) == 3
+    assert int(flambeau.load(str(tmp_path / "b" / "checkpoint.safetensors"))["epoch"]) == 2
+    assert main(["train", "--resume", str(tmp_path / "b"), "--no-progress", "--no-figures"]) == 0
+    resumed = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3]
+    assert [h["train_loss"] for h in resumed["history"]] == [h["train_loss"] for h in straight["history"]]
+
+
+@pytest.mark.parametrize("optimizer", ["adagrad", "adadelta", "adam"])
+def test_onecycle_with_optimizers_with_and_without_momentum(tmp_path, optimizer):
+    m = _run(tmp_path, optimizer, "--epochs", "2", "--optimizer", optimizer, "--schedule", "onecycle")
+    assert m["final_test_acc"] > 0.5
+
+
 @pytest.mark.parametrize("argv, message", [
     (["--label-smoothing", "1.5"], "--label-smoothing must be in [0, 1)"),
     (["--batch-size", "0"], "--batch-size must be positive"),

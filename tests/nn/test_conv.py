@@ -310,3 +310,23 @@ def test_unfold_fold_layers():
     assert repr(Fold(output_size=(4, 5), kernel_size=2)) == repr(torch.nn.Fold(output_size=(4, 5), kernel_size=2))
     check(lambda lib, x: (Unfold(2, padding=1) if lib is flambeau else torch.nn.Unfold(2, padding=1))(x),
           rand(2, 3, 4, 4, dtype=np.float64))
+
+
+@pytest.mark.parametrize("transposed", [False, True])
+def test_conv_empty_batch_forward_and_backward(transposed):
+    """A batch of 0 gives an empty output and zero weight/bias gradients, as in PyTorch."""
+    import torch
+    x = np.zeros((0, 3, 6, 6), np.float32)
+    w = np.random.default_rng(0).standard_normal((3, 4, 3, 3) if transposed else (4, 3, 3, 3)).astype(np.float32)
+    b = np.ones(4, np.float32)
+    outs = []
+    for lib in (flambeau, torch):
+        xt, wt, bt = (lib.from_numpy(a.copy()).requires_grad_() for a in (x, w, b))
+        f = lib.nn.functional.conv_transpose2d if transposed else lib.nn.functional.conv2d
+        y = f(xt, wt, bt, padding=1)
+        y.sum().backward()
+        outs.append((tuple(y.shape), wt.grad.numpy().copy(), bt.grad.numpy().copy(), tuple(xt.grad.shape)))
+    (s1, gw1, gb1, gx1), (s2, gw2, gb2, gx2) = outs
+    assert s1 == s2 and gx1 == gx2
+    np.testing.assert_array_equal(gw1, gw2)
+    np.testing.assert_array_equal(gb1, gb2)
