@@ -80,10 +80,11 @@ def main():
     ap.add_argument("--data-root", required=True)
     ap.add_argument("--model", default="both", choices=["linear", "cnn", "both"])
     ap.add_argument("--epochs", type=int, default=1)
-    ap.add_argument("--threads", type=int, default=None, help="BLAS/torch threads (default: all cores)")
+    ap.add_argument("--threads", type=int, default=None, help="threads of both libraries (default: all cores)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+        flambeau.set_num_threads(args.threads)
     train = batches(args.data_root, True, 64, 1)
     test = batches(args.data_root, False, 1000, 0)
     names = ["linear", "cnn"] if args.model == "both" else [args.model]

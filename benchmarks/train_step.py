@@ -247,8 +247,21 @@ def bench_layers(rounds, per_round):
 
 
 # ---------------------------------------------------------------------------- memory
-def _memory_child(lib_name, steps):
+def _peak_rss_mb():
+    """This process's peak resident memory (VmHWM: reset by exec, unlike getrusage's ru_maxrss,
+    which a child started by fork + exec inherits from the parent's size)."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     import resource
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def _memory_child(lib_name, steps):
     lib = flambeau if lib_name == "flambeau" else torch
     rng = np.random.default_rng(0)
     lib.manual_seed(0)
@@ -259,7 +272,7 @@ def _memory_child(lib_name, steps):
     rss = []
     for _ in range(steps):
         step()
-        rss.append(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        rss.append(_peak_rss_mb())
     print(json.dumps({"peak_mb": rss[-1], "after_5_mb": rss[min(4, steps - 1)]}))
 
 
