@@ -152,6 +152,11 @@ def train(args):
 
     resume = getattr(args, "resume", None)
     cfg = _resume_settings(args) if resume else _settings(args)
+    threads = getattr(args, "threads", None)
+    if threads is not None:
+        if threads <= 0:
+            raise CLIError(f"--threads must be positive, got {threads}")
+        flambeau.set_num_threads(threads)
     flambeau.manual_seed(cfg["seed"])
     root = _data_root(args)
     xtr, ytr, classes = load_arrays(cfg["dataset"], root, train=True)

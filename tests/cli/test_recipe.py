@@ -137,7 +137,18 @@ def test_onecycle_with_optimizers_with_and_without_momentum(tmp_path, optimizer)
     assert m["final_test_acc"] > 0.5
 
 
+def test_threads_option(tmp_path):
+    before = flambeau.get_num_threads()
+    try:
+        n = 3 if before != 3 else 2
+        _run(tmp_path, "t", "--epochs", "1", "--threads", str(n))
+        assert flambeau.get_num_threads() == n
+    finally:
+        flambeau.set_num_threads(before)
+
+
 @pytest.mark.parametrize("argv, message", [
+    (["--threads", "0"], "--threads must be positive"),
     (["--label-smoothing", "1.5"], "--label-smoothing must be in [0, 1)"),
     (["--batch-size", "0"], "--batch-size must be positive"),
     (["--resume", "/nonexistent-run"], "no config.json + checkpoint.safetensors"),
