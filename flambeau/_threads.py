@@ -173,6 +173,12 @@ def parallel_for(fn, count, min_items=2):
 _BLOCK_ELEMS = 1 << 18     # elementwise work is split into blocks of at least this many elements
 
 
+def worth_splitting(a) -> bool:
+    """Whether array ``a`` is large enough for ``blocks`` of its first axis to be more than one
+    (small arrays skip the bookkeeping: one NumPy call is cheaper)."""
+    return a.ndim > 0 and a.shape[0] > 1 and a.size >= 2 * _BLOCK_ELEMS
+
+
 def blocks(n, elems_per_item, max_blocks=8):
     """A fixed partition of ``range(n)`` (rows, channels...) into slices for ``parallel_for``:
     as many blocks as there are multiples of 256K elements, at most ``max_blocks``. It depends on

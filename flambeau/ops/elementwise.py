@@ -11,7 +11,7 @@ import builtins
 import numpy as np
 
 from .. import _dtype as D
-from .._threads import blocks, parallel_for
+from .._threads import blocks, parallel_for, worth_splitting
 from ..autograd.function import ArrayFunction
 from .._tensor import Tensor, _wrap
 from ._util import promote, fmt_shape
@@ -517,11 +517,11 @@ class Relu(ArrayFunction):
     @staticmethod
     def forward(ctx, x):
         zero = x.dtype.type(0)
-        if x.ndim == 0:
+        if not worth_splitting(x):
             y = np.maximum(x, zero)
         else:   # large batches: rows shared among the intra-op threads
             y = np.empty(x.shape, x.dtype)
-            parts = blocks(x.shape[0], x.size // x.shape[0] if x.shape[0] else 0)
+            parts = blocks(x.shape[0], x.size // x.shape[0])
             parallel_for(lambda i: np.maximum(x[parts[i]], zero, out=y[parts[i]]), len(parts))
         ctx.save_for_backward(y)
         return y
@@ -538,15 +538,19 @@ class Relu(ArrayFunction):
         g = np.ascontiguousarray(g)
         out = np.empty(g.shape, bits)
         gi = g.view(bits)
-        parts = blocks(g.shape[0], g.size // g.shape[0] if g.shape[0] else 0)
-
-        def block(i):
-            r = parts[i]
-            mask = np.greater(y[r], 0).view(np.int8)           # 1 where y > 0 ...
-            np.negative(mask, out=mask)                           # ... -1 (all bits set) there, else 0
-            np.bitwise_and(gi[r], mask, out=out[r])               # the int8 mask widens to all-ones/zeros
-        parallel_for(block, len(parts))
+        if not worth_splitting(g):
+            _relu_grad_bits(gi, y, out)
+        else:
+            parts = blocks(g.shape[0], g.size // g.shape[0])
+            parallel_for(lambda i: _relu_grad_bits(gi[parts[i]], y[parts[i]], out[parts[i]]), len(parts))
         return out.view(g.dtype)
+
+
+def _relu_grad_bits(g_bits, y, out):
+    """``out = g_bits & mask``: the gradient's bits where ``y > 0``, zero bits elsewhere."""
+    mask = np.greater(y, 0).view(np.int8)       # 1 where y > 0 ...
+    np.negative(mask, out=mask)                  # ... -1 (all bits set) there, else 0
+    np.bitwise_and(g_bits, mask, out=out)        # the int8 mask widens to all-ones/zeros
 
 
 _SAME_WIDTH_INT = {np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64, np.dtype(np.float16): np.int16}
