@@ -60,6 +60,44 @@ def _convert_index(index, op="index"):
     return tuple(out), basic
 
 
+class _TwoStep(tuple):
+    """An index applied in two steps, ``a[first][second]``: PyTorch applies the integers of an
+    index (as ``select``) before its index tensors, so integers never count as index tensors,
+    where NumPy treats them as advanced indices. ``x[0, :, [1, 2]]`` is (3, 2) in PyTorch and
+    (2, 3) in one NumPy step; two steps give PyTorch's layout."""
+
+
+def _torch_order(idx):
+    """``idx`` unchanged, or a :class:`_TwoStep` when it mixes integers with index arrays."""
+    if not (builtins.any(type(i) is builtins.int for i in idx)
+            and builtins.any(isinstance(i, np.ndarray) for i in idx)):
+        return idx
+    first, second = [], []
+    for i in idx:
+        if type(i) is builtins.int:
+            first.append(i)
+        elif i is None or type(i) is builtins.bool:      # add a dimension: the second step's business
+            second.append(i)
+        elif i is Ellipsis:
+            first.append(i)
+            second.append(i)
+        else:   # a slice (1 dim) or an index array (1 dim, or ndim dims for a boolean mask)
+            n = i.ndim if isinstance(i, np.ndarray) and i.dtype == np.bool_ else 1
+            first.extend([slice(None)] * n)
+            second.append(i)
+    return _TwoStep((tuple(first), tuple(second)))
+
+
+def _at(a, index):
+    """``a[index]`` (a view of ``a`` for the first step of a two-step index)."""
+    return a[index[0]][index[1]] if isinstance(index, _TwoStep) else a[index]
+
+
+def _place(a, index):
+    """``(array, index)`` to write ``a[index]`` through: ``a[first]`` is a view of ``a``."""
+    return (a[index[0]], index[1]) if isinstance(index, _TwoStep) else (a, index)
+
+
 def _int_or_none(v):
     if v is None:
         return None
@@ -76,13 +114,13 @@ class Index(ArrayFunction):
     @staticmethod
     def forward(ctx, x, index):
         ctx.meta = (x.shape, index)
-        return x[index]
+        return _at(x, index)
 
     @staticmethod
     def backward(ctx, g):
         shape, index = ctx.meta
         out = np.zeros(shape, g.dtype)
-        np.add.at(out, index, g)
+        np.add.at(*_place(out, index), g)
         return out
 
 
@@ -94,7 +132,7 @@ def getitem(t, index):
     if basic:
         return _slice_view(t, idx)
     try:
-        return Index.apply(t, idx)
+        return Index.apply(t, _torch_order(idx))
     except IndexError as e:
         raise IndexError(str(e).replace("axis", "dimension")) from None
 
@@ -108,7 +146,8 @@ class IndexPut(ArrayFunction):
     def forward(ctx, x, v, index):
         ctx.index = index
         out = x.copy()
-        out[index] = v
+        dst, i = _place(out, index)
+        dst[i] = v
         return out
 
     @staticmethod
@@ -118,12 +157,14 @@ class IndexPut(ArrayFunction):
         gx = None
         if nx:
             gx = g.copy()
-            gx[index] = 0
-        return gx, (g[index] if nv else None)
+            dst, i = _place(gx, index)
+            dst[i] = 0
+        return gx, (_at(g, index) if nv else None)
 
 
 def setitem(t, index, value):
     idx, _ = _convert_index(index, "__setitem__")
+    idx = _torch_order(idx)
     from .inplace import inplace, check_inplace
     if isinstance(value, Tensor):
         if value._requires_grad or t._requires_grad:
@@ -140,7 +181,8 @@ def setitem(t, index, value):
         return inplace(t, lambda old: IndexPut.apply(old, v.astype(t._data.dtype), idx))
     check_inplace(t)
     try:
-        t._data[idx] = v
+        dst, i = _place(t._data, idx)
+        dst[i] = v
     except ValueError as e:
         raise RuntimeError(f"__setitem__: shape mismatch: value tensor of shape {fmt_shape(np.shape(v))} cannot "
                            f"be broadcast to indexing result ({e})") from None

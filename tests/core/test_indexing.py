@@ -415,3 +415,23 @@ def test_gradcheck_setitem():
         z[1, [0, 2]] = w
         return z
     assert gradcheck(f, rand(3, 4, dtype=np.float64), rand(2, dtype=np.float64, seed=1))
+
+
+# integers mixed with index tensors: PyTorch selects the integers first, so they do not count as
+# index tensors (NumPy's one-step rule would give x[0, :, [1, 2]] the shape (2, 3), not (3, 2))
+MIXED = [(0, None, slice(None), [0, 0]), (0, slice(None), [1, 2]), ([0, 1], 0, [1, 2]),
+         (Ellipsis, 1, [0, 1]), ([1], Ellipsis, 2), (1, [True, False, True]),
+         (0, [[0, 1], [1, 2]], slice(1, 3)), (-1, [2, 0], None, 3)]
+
+
+@pytest.mark.parametrize("idx", MIXED)
+def test_integers_with_index_tensors_follow_pytorch(idx):
+    x = rand(2, 3, 4, dtype=np.float64)
+    check(lambda lib, a: a[idx], x)
+
+    def write(lib, a, v):
+        b = a * 1
+        b[idx] = v
+        return b
+    v = torch.from_numpy(x)[idx].numpy() * 0 + rand(1, dtype=np.float64, seed=3)
+    check(write, x, v)
