@@ -15,6 +15,18 @@ sys.path.insert(0, os.path.dirname(__file__))
 
 from realdata import dataset_root  # noqa: E402,F401  (re-exported for tests)
 
+# Property-based tests draw their examples from a fixed seed, so a run is reproducible and CI
+# cannot turn red by chance; `pytest --hypothesis-profile=explore` draws fresh random examples
+# (the way to look for new failures).
+try:
+    from hypothesis import settings as _hyp_settings
+except ImportError:  # hypothesis is a test extra; only its own tests need it
+    pass
+else:
+    _hyp_settings.register_profile("deterministic", derandomize=True, print_blob=True)
+    _hyp_settings.register_profile("explore", derandomize=False, print_blob=True)
+    _hyp_settings.load_profile(os.environ.get("FLAMBEAU_HYPOTHESIS_PROFILE", "deterministic"))
+
 
 @pytest.fixture(autouse=True)
 def _seed():
