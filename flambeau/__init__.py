@@ -44,6 +44,8 @@ from .serialization import save, load  # noqa: F401
 from . import autograd, backends, cuda, accelerator, mps, ops  # noqa: F401,E402
 from . import nn, optim, utils  # noqa: F401,E402  (torch.nn, torch.optim, torch.utils after `import torch`)
 from . import multiprocessing  # noqa: F401,E402
+from . import profiler  # noqa: F401,E402  (torch.profiler)
+from .autograd import profiler as _autograd_profiler  # noqa: F401,E402  (torch.autograd.profiler)
 
 is_tensor = lambda obj: isinstance(obj, Tensor)  # noqa: E731
 

@@ -24,6 +24,7 @@ from .._dtype import float64, get_default_dtype
 from .._tensor import Tensor
 from ..autograd import enable_grad
 from ..autograd.grad_mode import state as _grad_state
+from ..profiler import _recorder as _profiler
 
 __all__ = ["Optimizer", "register_optimizer_step_pre_hook", "register_optimizer_step_post_hook",
            "required"]
@@ -203,11 +204,15 @@ def _hooked_step(step):
         prev = _grad_state.enabled
         _grad_state.enabled = bool(self.defaults.get("differentiable", False))
         self._in_step = True
+        rec = _profiler.active
+        frame = rec.open(f"Optimizer.step#{type(self).__name__}.step", user=True) if rec is not None else None
         try:
             out = step(self, *args, **kwargs)
         finally:
             self._in_step = False
             _grad_state.enabled = prev
+            if frame is not None:
+                rec.close(frame)
         for post_hook in chain(self._optimizer_step_post_hooks.values(),
                                _global_optimizer_post_hooks.values()):
             post_hook(self, args, kwargs)
@@ -342,6 +347,16 @@ class Optimizer:
     def zero_grad(self, set_to_none: bool = True) -> None:
         """Reset the gradients of all optimized parameters: to ``None`` (the default), or, with
         ``set_to_none=False``, to zeros in place (detached from any graph)."""
+        rec = _profiler.active
+        if rec is not None:
+            frame = rec.open(f"Optimizer.zero_grad#{type(self).__name__}.zero_grad", user=True)
+            try:
+                return self._zero_grad(set_to_none)
+            finally:
+                rec.close(frame)
+        return self._zero_grad(set_to_none)
+
+    def _zero_grad(self, set_to_none):
         for group in self.param_groups:
             for p in group["params"]:
                 g = p._grad

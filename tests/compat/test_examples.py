@@ -9,6 +9,7 @@ real PyTorch and the printed numbers are compared.
 """
 import gzip
 import itertools
+import json
 import math
 import os
 import re
@@ -288,3 +289,25 @@ def test_dcgan_mnist(tmp_path):
     import flambeau
     g = flambeau.load(os.path.join(work, "netG.pth"))
     assert tuple(g["main.0.weight"].shape) == (16, 32, 4, 4) and tuple(g["main.9.weight"].shape) == (8, 1, 4, 4)
+
+
+def test_profiler_recipe(tmp_path):
+    """The profiler recipe's calls run unchanged and give the same tables (columns, labelled
+    ranges) and trace files as on PyTorch; op names differ (flambeau's ops are its Functions)."""
+    dirs = [tmp_path / "flambeau", tmp_path / "torch"]
+    for d in dirs:
+        d.mkdir()
+    procs = [_start("profiler_recipe.py", cwd=dirs[0]), _start("profiler_recipe.py", cwd=dirs[1], torch=True)]
+    ours, theirs = (_finish(p) for p in procs)
+    for out in (ours, theirs):
+        assert out.count("Self CPU time total") == 6
+        assert "model_inference" in out and "Input Shapes" in out and "Self CPU Mem" in out
+    assert "Source Location" in ours       # with_stack: PyTorch 2.13's CPU build prints no stacks
+    headers = [[[c for c in re.split(r"\s{2,}", line.strip()) if c != "Source Location"]
+                for line in o.splitlines() if line.strip().startswith("Name ")] for o in (ours, theirs)]
+    assert len(headers[0]) == 6 and headers[0] == headers[1]
+    assert "ConvNd" in ours
+    assert sorted(os.listdir(dirs[0])) == sorted(os.listdir(dirs[1])) == ["trace.json", "trace_4.json", "trace_8.json"]
+    with open(dirs[0] / "trace_8.json") as f:
+        names = {e["name"] for e in json.load(f)["traceEvents"]}
+    assert {"ConvolutionBackward0", "Optimizer.step#SGD.step", "ProfilerStep#6", "ProfilerStep#7"} <= names
