@@ -7,6 +7,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from ._malloc import retain_freed_memory as _retain_freed_memory
+_retain_freed_memory()   # reuse freed memory across training steps (see flambeau/_malloc.py)
+
 from ._dtype import (dtype, float32, float64, float16, int64, int32, int16, int8, uint8,  # noqa: F401
                      float, double, half, long, int, short, get_default_dtype, set_default_dtype,
                      promote_types, result_type as _result_type)

@@ -1,0 +1,54 @@
+"""Keep freed memory for the next training step (glibc's allocator settings).
+
+A training step allocates the same large arrays every iteration: activations, their gradients,
+masks and indices of a few MiB each. By default glibc serves blocks above a *dynamic* threshold
+(128 KiB at start, rising as big blocks are freed, up to 32 MiB) straight from the kernel with
+``mmap`` and gives them back on free, and it returns the top of its heap to the kernel whenever
+more than twice that threshold is free there. Memory that went back to the kernel comes back
+as fresh pages, each paying a page fault (and the kernel zeroing it) on first touch. Which
+arrays take that path depends on the order of earlier frees, so a step flips between a fast and
+a slow regime: a Reseau2 step measured 62 ms or 82 ms, in phases, on the same machine.
+
+:func:`retain_freed_memory` fixes the three thresholds instead: blocks up to 32 MiB come from
+the heap, freed memory is kept until 512 MiB of it lies unused at the top, and the heap grows
+64 MiB at a time. The steady state then reuses the same memory every step (Reseau2: 57 ms, no
+phases; benchmarks/RESULTS.md). The cost is memory kept after a peak rather than returned.
+
+flambeau applies it at import on Linux with glibc. ``FLAMBEAU_RETAIN_MEMORY=0`` in the
+environment leaves the allocator alone; elsewhere (macOS, musl, Windows) nothing is done.
+"""
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import sys
+
+# mallopt parameters (glibc's malloc.h)
+M_TRIM_THRESHOLD, M_TOP_PAD, M_MMAP_THRESHOLD = -1, -2, -3
+
+MMAP_THRESHOLD = 32 << 20     # glibc's largest allowed value on 64-bit
+TRIM_THRESHOLD = 512 << 20
+TOP_PAD = 64 << 20
+
+_applied = None
+
+
+def retain_freed_memory():
+    """Set glibc's thresholds as described above; True if they were set (once per process)."""
+    global _applied
+    if _applied is not None:
+        return _applied
+    _applied = False
+    if not sys.platform.startswith("linux") or os.environ.get("FLAMBEAU_RETAIN_MEMORY", "1") == "0":
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):      # not glibc (musl has no mallopt)
+        return False
+    mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
+    _applied = all(mallopt(p, v) == 1 for p, v in ((M_MMAP_THRESHOLD, MMAP_THRESHOLD),
+                                                   (M_TRIM_THRESHOLD, TRIM_THRESHOLD),
+                                                   (M_TOP_PAD, TOP_PAD)))
+    return _applied
