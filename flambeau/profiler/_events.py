@@ -130,16 +130,17 @@ class EventList(list):
 
     def key_averages(self, group_by_input_shape=False, group_by_stack_n=0):
         """One :class:`FunctionEventAvg` per name (per name and input shapes, per name and the
-        ``group_by_stack_n`` innermost stack frames), in order of first appearance."""
+        ``group_by_stack_n`` innermost stack frames), in order of first appearance; the
+        ``ProfilerStep#N`` ranges of a schedule pool into one ``ProfilerStep*`` row."""
         groups = {}
         for ev in self:
+            key = "ProfilerStep*" if ev.key.startswith("ProfilerStep#") else ev.key   # steps pooled, as PyTorch
             shapes = str(ev.input_shapes) if group_by_input_shape else None
             stack = tuple(ev.stack[:group_by_stack_n]) if group_by_stack_n > 0 else None
-            key = (ev.key, shapes, stack)
-            avg = groups.get(key)
+            avg = groups.get((key, shapes, stack))
             if avg is None:
-                avg = groups[key] = FunctionEventAvg(
-                    ev.key, ev.input_shapes if group_by_input_shape else None,
+                avg = groups[(key, shapes, stack)] = FunctionEventAvg(
+                    key, ev.input_shapes if group_by_input_shape else None,
                     list(stack) if stack is not None else None, ev.is_user_annotation)
             avg.add(ev)
         return EventList(groups.values())

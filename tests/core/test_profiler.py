@@ -162,6 +162,8 @@ def test_schedule_records_only_active_steps_and_hands_each_cycle_over():
             prof.step()
     assert cycles == [["ProfilerStep#2", "ProfilerStep#3"], ["ProfilerStep#6", "ProfilerStep#7"]]
     assert sum(e.name == "Optimizer.step#SGD.step" for e in prof.events()) == 2
+    steps = [a for a in prof.key_averages() if a.key.startswith("ProfilerStep")]
+    assert [(a.key, a.count) for a in steps] == [("ProfilerStep*", 2)]
     assert prof.current_action is ProfilerAction.NONE
 
 
