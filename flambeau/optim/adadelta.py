@@ -9,13 +9,13 @@ from .optimizer import (
     _add_scaled_,
     _addcmul_,
     _bump,
+    _by_rows,
     _check_tensor_lr,
+    _effective_grad,
     _get_value,
-    _grad_of,
     _incr_step,
     _new_scalar,
     _view,
-    _with_weight_decay,
     _zeros_state,
 )
 
@@ -69,23 +69,23 @@ class Adadelta(Optimizer):
                     state["step"] = _new_scalar()
                     state["square_avg"] = _zeros_state(p)
                     state["acc_delta"] = _zeros_state(p)
-                param = _view(p._data)
                 _incr_step(state["step"])
-                grad = _grad_of(p, group["maximize"])
-                if weight_decay != 0:
-                    grad = _with_weight_decay(grad, param, weight_decay)
-                square_avg, acc_delta = _view(state["square_avg"]._data), _view(state["acc_delta"]._data)
-                dt = param.dtype.type
-                np.multiply(square_avg, dt(rho), out=square_avg)
-                _addcmul_(square_avg, grad, grad, 1 - rho)
-                std = np.add(square_avg, dt(eps))
-                np.sqrt(std, out=std)
-                delta = np.add(acc_delta, dt(eps))
-                np.sqrt(delta, out=delta)
-                np.divide(delta, std, out=delta)
-                np.multiply(delta, grad, out=delta)
-                np.multiply(acc_delta, dt(rho), out=acc_delta)
-                _addcmul_(acc_delta, delta, delta, 1 - rho)
-                _add_scaled_(param, delta, -lr)
+
+                def update(param, grad, square_avg, acc_delta, maximize=group["maximize"]):
+                    dt = param.dtype.type
+                    grad = _effective_grad(grad, param, maximize, weight_decay)
+                    np.multiply(square_avg, dt(rho), out=square_avg)
+                    _addcmul_(square_avg, grad, grad, 1 - rho)
+                    std = np.add(square_avg, dt(eps))
+                    np.sqrt(std, out=std)
+                    delta = np.add(acc_delta, dt(eps))
+                    np.sqrt(delta, out=delta)
+                    np.divide(delta, std, out=delta)
+                    np.multiply(delta, grad, out=delta)
+                    np.multiply(acc_delta, dt(rho), out=acc_delta)
+                    _addcmul_(acc_delta, delta, delta, 1 - rho)
+                    _add_scaled_(param, delta, -lr)
+                _by_rows(update, _view(p._data), _view(p._grad._data), _view(state["square_avg"]._data),
+                         _view(state["acc_delta"]._data))
                 _bump(p)
         return loss

@@ -9,13 +9,13 @@ from .optimizer import (
     Optimizer,
     _addcdiv_,
     _bump,
+    _by_rows,
     _check_tensor_lr,
+    _effective_grad,
     _get_value,
-    _grad_of,
     _incr_step,
     _new_scalar,
     _view,
-    _with_weight_decay,
 )
 
 __all__ = ["Adagrad"]
@@ -84,16 +84,15 @@ class Adagrad(Optimizer):
                 state = self.state[p]
                 if len(state) == 0:  # a group added after construction
                     self._init_state(p)
-                param = _view(p._data)
                 step = _incr_step(state["step"])
-                grad = _grad_of(p, group["maximize"])
-                if weight_decay != 0:
-                    grad = _with_weight_decay(grad, param, weight_decay)
                 clr = lr / (1 + (step - 1) * lr_decay)
-                state_sum = _view(state["sum"]._data)
-                np.add(state_sum, np.multiply(grad, grad), out=state_sum)
-                std = np.sqrt(state_sum)
-                np.add(std, std.dtype.type(eps), out=std)
-                _addcdiv_(param, grad, std, -clr)
+
+                def update(param, grad, state_sum, clr=clr, maximize=group["maximize"]):
+                    grad = _effective_grad(grad, param, maximize, weight_decay)
+                    np.add(state_sum, np.multiply(grad, grad), out=state_sum)
+                    std = np.sqrt(state_sum)
+                    np.add(std, std.dtype.type(eps), out=std)
+                    _addcdiv_(param, grad, std, -clr)
+                _by_rows(update, _view(p._data), _view(p._grad._data), _view(state["sum"]._data))
                 _bump(p)
         return loss

@@ -9,14 +9,14 @@ from .optimizer import (
     _addcdiv_,
     _addcmul_,
     _bump,
+    _by_rows,
     _check_tensor_lr,
+    _effective_grad,
     _get_value,
-    _grad_of,
     _incr_step,
     _lerp_,
     _new_scalar,
     _view,
-    _with_weight_decay,
     _zeros_state,
 )
 
@@ -98,32 +98,34 @@ class Adam(Optimizer):
                     state["exp_avg_sq"] = _zeros_state(p)
                     if amsgrad:
                         state["max_exp_avg_sq"] = _zeros_state(p)
-                param = _view(p._data)
-                dt = param.dtype.type
                 step = _incr_step(state["step"])
-                grad = _grad_of(p, group["maximize"])
-                if weight_decay != 0:
-                    if decoupled:
-                        np.multiply(param, dt(1 - lr * weight_decay), out=param)
-                    else:
-                        grad = _with_weight_decay(grad, param, weight_decay)
-                exp_avg, exp_avg_sq = _view(state["exp_avg"]._data), _view(state["exp_avg_sq"]._data)
-                _lerp_(exp_avg, grad, 1 - beta1)
-                np.multiply(exp_avg_sq, dt(beta2), out=exp_avg_sq)
-                _addcmul_(exp_avg_sq, grad, grad, 1 - beta2)
                 # the scalar corrections in Python doubles, as PyTorch computes them
                 bias_correction1 = 1 - beta1 ** step
                 bias_correction2 = 1 - beta2 ** step
                 step_size = lr / bias_correction1
                 bias_correction2_sqrt = bias_correction2 ** 0.5
-                if amsgrad:
-                    max_sq = _view(state["max_exp_avg_sq"]._data)
-                    np.maximum(max_sq, exp_avg_sq, out=max_sq)
-                    denom = np.sqrt(max_sq)
-                else:
-                    denom = np.sqrt(exp_avg_sq)
-                np.divide(denom, dt(bias_correction2_sqrt), out=denom)
-                np.add(denom, dt(eps), out=denom)
-                _addcdiv_(param, exp_avg, denom, -step_size)
+
+                def update(param, grad, exp_avg, exp_avg_sq, max_sq, step_size=step_size,
+                           bias_correction2_sqrt=bias_correction2_sqrt, maximize=group["maximize"]):
+                    dt = param.dtype.type
+                    if decoupled and weight_decay != 0:
+                        np.multiply(param, dt(1 - lr * weight_decay), out=param)
+                        grad = _effective_grad(grad, param, maximize, 0)
+                    else:
+                        grad = _effective_grad(grad, param, maximize, weight_decay)
+                    _lerp_(exp_avg, grad, 1 - beta1)
+                    np.multiply(exp_avg_sq, dt(beta2), out=exp_avg_sq)
+                    _addcmul_(exp_avg_sq, grad, grad, 1 - beta2)
+                    if max_sq is not None:
+                        np.maximum(max_sq, exp_avg_sq, out=max_sq)
+                        denom = np.sqrt(max_sq)
+                    else:
+                        denom = np.sqrt(exp_avg_sq)
+                    np.divide(denom, dt(bias_correction2_sqrt), out=denom)
+                    np.add(denom, dt(eps), out=denom)
+                    _addcdiv_(param, exp_avg, denom, -step_size)
+                _by_rows(update, _view(p._data), _view(p._grad._data), _view(state["exp_avg"]._data),
+                         _view(state["exp_avg_sq"]._data),
+                         _view(state["max_exp_avg_sq"]._data) if amsgrad else None)
                 _bump(p)
         return loss

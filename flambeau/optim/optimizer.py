@@ -25,6 +25,7 @@ from .._tensor import Tensor
 from ..autograd import enable_grad
 from ..autograd.grad_mode import state as _grad_state
 from ..profiler import _recorder as _profiler
+from .._threads import blocks, parallel_for, worth_splitting
 
 __all__ = ["Optimizer", "register_optimizer_step_pre_hook", "register_optimizer_step_post_hook",
            "required"]
@@ -173,6 +174,29 @@ def _with_weight_decay(grad, param, weight_decay):
     tmp = np.multiply(param, grad.dtype.type(weight_decay))
     np.add(grad, tmp, out=tmp)
     return tmp
+
+
+def _effective_grad(grad, param, maximize, weight_decay):
+    """The gradient an update uses: negated when maximizing, then plus ``weight_decay * param``
+    (as new arrays: the parameter's own ``.grad`` is never written)."""
+    if maximize:
+        grad = np.negative(grad)
+    if weight_decay != 0:
+        grad = _with_weight_decay(grad, param, weight_decay)
+    return grad
+
+
+def _by_rows(update, *arrays):
+    """Call ``update(*arrays)``: the elementwise update of one parameter, given its value, its
+    gradient and its state arrays (all of the parameter's shape; None passes through). A large
+    parameter is cut into blocks of rows that the intra-op threads share; every element goes
+    through the same arithmetic either way, so the result is bit-identical to one call."""
+    a = arrays[0]
+    if not worth_splitting(a):
+        update(*arrays)
+        return
+    parts = blocks(a.shape[0], a.size // a.shape[0])
+    parallel_for(lambda i: update(*(None if x is None else x[parts[i]] for x in arrays)), len(parts))
 
 
 def _bump(p):

@@ -9,14 +9,14 @@ from .optimizer import (
     _addcdiv_,
     _addcmul_,
     _bump,
+    _by_rows,
     _check_tensor_lr,
+    _effective_grad,
     _get_value,
-    _grad_of,
     _incr_step,
     _lerp_,
     _new_scalar,
     _view,
-    _with_weight_decay,
     _zeros_state,
 )
 
@@ -80,27 +80,27 @@ class RMSprop(Optimizer):
                         state["momentum_buffer"] = _zeros_state(p)
                     if centered:
                         state["grad_avg"] = _zeros_state(p)
-                param = _view(p._data)
                 _incr_step(state["step"])
-                grad = _grad_of(p, group["maximize"])
-                if weight_decay != 0:
-                    grad = _with_weight_decay(grad, param, weight_decay)
-                square_avg = _view(state["square_avg"]._data)
-                np.multiply(square_avg, square_avg.dtype.type(alpha), out=square_avg)
-                _addcmul_(square_avg, grad, grad, 1 - alpha)
-                if centered:
-                    grad_avg = _lerp_(_view(state["grad_avg"]._data), grad, 1 - alpha)
-                    avg = np.subtract(square_avg, np.multiply(grad_avg, grad_avg))
-                    np.sqrt(avg, out=avg)
-                else:
-                    avg = np.sqrt(square_avg)
-                np.add(avg, avg.dtype.type(eps), out=avg)
-                if momentum > 0:
-                    buf = _view(state["momentum_buffer"]._data)
-                    np.multiply(buf, buf.dtype.type(momentum), out=buf)
-                    np.add(buf, np.divide(grad, avg), out=buf)
-                    _add_scaled_(param, buf, -lr)
-                else:
-                    _addcdiv_(param, grad, avg, -lr)
+
+                def update(param, grad, square_avg, grad_avg, buf, maximize=group["maximize"]):
+                    grad = _effective_grad(grad, param, maximize, weight_decay)
+                    np.multiply(square_avg, square_avg.dtype.type(alpha), out=square_avg)
+                    _addcmul_(square_avg, grad, grad, 1 - alpha)
+                    if grad_avg is not None:   # centered
+                        _lerp_(grad_avg, grad, 1 - alpha)
+                        avg = np.subtract(square_avg, np.multiply(grad_avg, grad_avg))
+                        np.sqrt(avg, out=avg)
+                    else:
+                        avg = np.sqrt(square_avg)
+                    np.add(avg, avg.dtype.type(eps), out=avg)
+                    if buf is not None:        # momentum
+                        np.multiply(buf, buf.dtype.type(momentum), out=buf)
+                        np.add(buf, np.divide(grad, avg), out=buf)
+                        _add_scaled_(param, buf, -lr)
+                    else:
+                        _addcdiv_(param, grad, avg, -lr)
+                _by_rows(update, _view(p._data), _view(p._grad._data), _view(state["square_avg"]._data),
+                         _view(state["grad_avg"]._data) if centered else None,
+                         _view(state["momentum_buffer"]._data) if momentum > 0 else None)
                 _bump(p)
         return loss

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._tensor import Tensor
-from .optimizer import Optimizer, _add_scaled_, _bump, _check_tensor_lr, _get_value, _grad_of, _view, _with_weight_decay
+from .optimizer import Optimizer, _add_scaled_, _bump, _by_rows, _check_tensor_lr, _effective_grad, _get_value, _view
 
 __all__ = ["SGD"]
 
@@ -58,27 +58,30 @@ class SGD(Optimizer):
             for p in group["params"]:
                 if p._grad is None:
                     continue
-                param = _view(p._data)
-                grad = _grad_of(p, maximize)
-                if weight_decay != 0:
-                    grad = _with_weight_decay(grad, param, weight_decay)
+                buf, first = None, False
                 if momentum != 0:
                     state = self.state[p]
                     buf_t = state.get("momentum_buffer")
                     if buf_t is None:
-                        # PyTorch starts the buffer at the gradient itself, not at zeros, so the
-                        # first step is undamped.
-                        buf_t = Tensor._make(np.array(grad, copy=True).reshape(p._data.shape))
-                        state["momentum_buffer"] = buf_t
-                        buf = _view(buf_t._data)
-                    else:
-                        buf = _view(buf_t._data)
-                        np.multiply(buf, buf.dtype.type(momentum), out=buf)
-                        _add_scaled_(buf, grad, 1 - dampening)
-                    if nesterov:
-                        grad = np.add(grad, np.multiply(buf, buf.dtype.type(momentum)))
-                    else:
-                        grad = buf
-                _add_scaled_(param, grad, -lr)
+                        buf_t = state["momentum_buffer"] = Tensor._make(np.empty_like(p._data))
+                        first = True
+                    buf = _view(buf_t._data)
+
+                def update(param, grad, buf, first=first):
+                    grad = _effective_grad(grad, param, maximize, weight_decay)
+                    if buf is not None:
+                        if first:
+                            # PyTorch starts the buffer at the gradient itself, not at zeros, so
+                            # the first step is undamped.
+                            np.copyto(buf, grad)
+                        else:
+                            np.multiply(buf, buf.dtype.type(momentum), out=buf)
+                            _add_scaled_(buf, grad, 1 - dampening)
+                        if nesterov:
+                            grad = np.add(grad, np.multiply(buf, buf.dtype.type(momentum)))
+                        else:
+                            grad = buf
+                    _add_scaled_(param, grad, -lr)
+                _by_rows(update, _view(p._data), _view(p._grad._data), buf)
                 _bump(p)
         return loss

@@ -130,3 +130,41 @@ def test_without_threadpoolctl_the_blas_keeps_its_threads(restore_threads, monke
     monkeypatch.setenv("OPENBLAS_NUM_THREADS", "1")
     flambeau.set_num_threads(2)
     assert _threads.workers() == 2
+
+
+OPTIMIZERS = [("SGD", dict(lr=0.1, momentum=0.9, nesterov=True, weight_decay=1e-3)),
+              ("SGD", dict(lr=0.1, maximize=True)),
+              ("Adam", dict(lr=1e-2, weight_decay=1e-3, amsgrad=True)),
+              ("AdamW", dict(lr=1e-2)),
+              ("Adadelta", dict(lr=1.0, weight_decay=1e-3)),
+              ("RMSprop", dict(lr=1e-2, momentum=0.9, centered=True)),
+              ("Adagrad", dict(lr=1e-2, lr_decay=1e-3))]
+
+
+@pytest.mark.parametrize("name,kw", OPTIMIZERS)
+def test_optimizer_updates_split_by_rows_are_bit_identical_and_match_torch(restore_threads, monkeypatch, name, kw):
+    """A parameter big enough for its update to be cut into row blocks (several blocks, shared by
+    two threads): the same bits as one block, and PyTorch's values."""
+    import torch
+    from flambeau.optim import optimizer as opt_mod
+    calls = []
+    parallel_for = opt_mod.parallel_for
+    monkeypatch.setattr(opt_mod, "parallel_for", lambda fn, n: (calls.append(n), parallel_for(fn, n)))
+    rng = np.random.default_rng(0)
+    w0 = rng.standard_normal((1024, 600)).astype(np.float32)
+    grads = [rng.standard_normal(w0.shape).astype(np.float32) for _ in range(3)]
+
+    def run(lib, threads):
+        if lib is flambeau:
+            flambeau.set_num_threads(threads)
+        p = lib.nn.Parameter(lib.from_numpy(w0.copy()))
+        opt = getattr(lib.optim, name)([p], **kw)
+        for g in grads:
+            p.grad = lib.from_numpy(g.copy())
+            opt.step()
+        return p.detach().numpy().copy()
+
+    one, two = run(flambeau, 1), run(flambeau, 2)
+    assert calls and min(calls) >= 2                    # the row blocks were used
+    np.testing.assert_array_equal(one, two)
+    np.testing.assert_allclose(two, run(torch, 1), rtol=1e-5, atol=1e-6)
