@@ -29,13 +29,24 @@ def _check_broadcast(a, b, op):
                            f"broadcastable)") from None
 
 
+def _rowwise_binary(ufunc, a, b):
+    """``ufunc(a, b)``; for two large arrays of one shape (a residual connection's sum), blocks of
+    rows shared among the intra-op threads (elementwise: the same bits either way)."""
+    if type(a) is not np.ndarray or type(b) is not np.ndarray or a.shape != b.shape or not worth_splitting(a):
+        return ufunc(a, b)
+    out = np.empty(a.shape, np.result_type(a, b))
+    parts = blocks(a.shape[0], a.size // a.shape[0])
+    parallel_for(lambda i: ufunc(a[parts[i]], b[parts[i]], out=out[parts[i]]), len(parts))
+    return out
+
+
 # ---------------------------------------------------------------------------- arithmetic
 class Add(ArrayFunction):
     _node_name = "AddBackward0"
 
     @staticmethod
     def forward(ctx, a, b):
-        return a + b
+        return _rowwise_binary(np.add, a, b)
 
     @staticmethod
     def backward(ctx, g):
@@ -47,7 +58,7 @@ class Sub(ArrayFunction):
 
     @staticmethod
     def forward(ctx, a, b):
-        return a - b
+        return _rowwise_binary(np.subtract, a, b)
 
     @staticmethod
     def backward(ctx, g):
@@ -62,7 +73,7 @@ class Mul(ArrayFunction):
         n = ctx.needs_input_grad
         if n:  # save only what a needed gradient uses: in-place writes to the other stay legal
             ctx.save_for_backward(a if n[1] else None, b if n[0] else None)
-        return a * b
+        return _rowwise_binary(np.multiply, a, b)
 
     @staticmethod
     def backward(ctx, g):

@@ -64,14 +64,15 @@ def _run_ops(seed):
     xt, wt = t(48, 8, 10, 10), t(8, 4, 4, 4)          # transposed convolution
     a, m, lw, lb = t(600, 300), t(300, 400), t(200, 300), t(200)
     bn_w, bn_b, rm, rv = t(8), t(8), flambeau.zeros(8), flambeau.ones(8)
-    outs = [F.max_pool2d(F.relu(F.batch_norm(xs, rm, rv, bn_w, bn_b, training=True)), 2),
+    r1, r2 = t(64, 16, 32, 32), t(64, 16, 32, 32)     # a residual's size: add/sub/mul in row blocks
+    outs = [r1 + r2 * r1 - r2, F.max_pool2d(F.relu(F.batch_norm(xs, rm, rv, bn_w, bn_b, training=True)), 2),
             F.max_pool2d(x, 3, stride=2, padding=1),
             F.conv2d(x, w, b, stride=2, padding=1), F.conv2d(xs, ws, padding=1),
             F.conv_transpose2d(xt, wt, stride=2, padding=1), a @ m, F.linear(a, lw, lb),
             flambeau.matmul(t(8, 256, 128), t(128, 300))]   # ~157 MFLOP: split too
     loss = sum((o * o).mean() for o in outs)
     loss.backward()
-    leaves = [x, w, b, xs, ws, xt, wt, a, m, lw, lb, bn_w, bn_b]
+    leaves = [x, w, b, xs, ws, xt, wt, a, m, lw, lb, bn_w, bn_b, r1, r2]
     return [o.detach().numpy() for o in outs] + [v.grad.numpy() for v in leaves] + [rm.numpy(), rv.numpy()]
 
 
