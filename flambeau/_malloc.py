@@ -14,13 +14,15 @@ the heap, freed memory is kept until 512 MiB of it lies unused at the top, and t
 64 MiB at a time. The steady state then reuses the same memory every step (Reseau2: 57 ms, no
 phases; benchmarks/RESULTS.md). The cost is memory kept after a peak rather than returned.
 
-flambeau applies it at import on Linux with glibc. ``FLAMBEAU_RETAIN_MEMORY=0`` in the
-environment leaves the allocator alone; elsewhere (macOS, musl, Windows) nothing is done.
+flambeau applies it at import on Linux with glibc, for the whole process (the settings are
+glibc's, not per library). ``FLAMBEAU_RETAIN_MEMORY=0`` in the environment leaves the allocator
+alone, and so do settings of the user's own (``MALLOC_MMAP_THRESHOLD_``, ``MALLOC_TRIM_THRESHOLD_``,
+``MALLOC_TOP_PAD_``, or ``glibc.malloc`` tunables in ``GLIBC_TUNABLES``); on other C libraries
+(macOS, musl, Windows) nothing is done.
 """
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import os
 import sys
 
@@ -34,21 +36,28 @@ TOP_PAD = 64 << 20
 _applied = None
 
 
+_USER_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_", "MALLOC_TOP_PAD_")
+
+
 def retain_freed_memory():
     """Set glibc's thresholds as described above; True if they were set (once per process)."""
     global _applied
     if _applied is not None:
         return _applied
     _applied = False
-    if not sys.platform.startswith("linux") or os.environ.get("FLAMBEAU_RETAIN_MEMORY", "1") == "0":
+    env = os.environ
+    if (not sys.platform.startswith("linux") or env.get("FLAMBEAU_RETAIN_MEMORY", "1") == "0"
+            or any(v in env for v in _USER_SETTINGS) or "glibc.malloc" in env.get("GLIBC_TUNABLES", "")):
         return False
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        libc = ctypes.CDLL(None)             # the C library the process runs on, no search
+        libc.gnu_get_libc_version            # glibc only (musl has no mallopt parameters to match)
         mallopt = libc.mallopt
-    except (OSError, AttributeError):      # not glibc (musl has no mallopt)
+    except (OSError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = (ctypes.c_int, ctypes.c_int), ctypes.c_int
-    _applied = all(mallopt(p, v) == 1 for p, v in ((M_MMAP_THRESHOLD, MMAP_THRESHOLD),
-                                                   (M_TRIM_THRESHOLD, TRIM_THRESHOLD),
-                                                   (M_TOP_PAD, TOP_PAD)))
+    results = [mallopt(p, v) == 1 for p, v in ((M_MMAP_THRESHOLD, MMAP_THRESHOLD),
+                                               (M_TRIM_THRESHOLD, TRIM_THRESHOLD),
+                                               (M_TOP_PAD, TOP_PAD))]
+    _applied = all(results)
     return _applied

@@ -64,6 +64,8 @@ def schedule(*, wait, warmup, active, repeat=0, skip_first=0, skip_first_wait=0)
     if wait < 0 or warmup < 0 or active <= 0 or repeat < 0 or skip_first < 0:
         raise ValueError(f"schedule: expected wait, warmup, repeat, skip_first >= 0 and active > 0, got "
                          f"wait={wait}, warmup={warmup}, active={active}, repeat={repeat}, skip_first={skip_first}")
+    if warmup == 0:
+        warnings.warn("Profiler won't be using warmup, this can skew profiler results", stacklevel=2)
 
     def schedule_fn(step):
         if step < skip_first:
@@ -147,6 +149,7 @@ class profile:
         self.activities = acts
         self._record_cpu = ProfilerActivity.CPU in acts
         self.schedule = schedule if schedule is not None else _always_record
+        self.record_steps = schedule is not None      # ProfilerStep#N ranges, as PyTorch: with a schedule
         self.on_trace_ready = on_trace_ready
         self.record_shapes, self.profile_memory = bool(record_shapes), bool(profile_memory)
         self.with_stack, self.with_flops = bool(with_stack), bool(with_flops)
@@ -169,22 +172,22 @@ class profile:
         return False
 
     def start(self):
-        self._running = True
         self.step_num = 0
         self.current_action = self.schedule(self.step_num)
         self._enter_action(ProfilerAction.NONE, self.current_action)
+        self._running = True
 
     def stop(self):
         if not self._running:
             return
-        self._close_step_range()
-        prev = self.current_action
-        self.current_action = ProfilerAction.NONE
         self._running = False
-        if prev in (ProfilerAction.RECORD, ProfilerAction.RECORD_AND_SAVE):
-            self._finish_cycle()
-        elif prev is ProfilerAction.WARMUP:
-            self._drop_cycle()
+        prev, self.current_action = self.current_action, ProfilerAction.NONE
+        try:
+            self._close_step_range()
+            if prev in (ProfilerAction.RECORD, ProfilerAction.RECORD_AND_SAVE):
+                self._finish_cycle()
+        finally:
+            self._drop_cycle()      # whatever happened above, the op path is put back
 
     def step(self):
         """Mark the end of a step (of a training loop): moves along the schedule."""
@@ -214,7 +217,7 @@ class profile:
             raise RuntimeError("key_averages(group_by_input_shape=True) needs profile(record_shapes=True)")
         if group_by_stack_n and not self.with_stack:
             raise RuntimeError("key_averages(group_by_stack_n=...) needs profile(with_stack=True)")
-        return self._saved.key_averages(group_by_input_shape, group_by_stack_n)
+        return self._saved.key_averages(group_by_input_shape, group_by_stack_n, group_by_overload_name)
 
     def export_chrome_trace(self, path):
         self._saved.export_chrome_trace(path)
@@ -232,7 +235,7 @@ class profile:
             _recorder.start(self._rec)
         if action in (ProfilerAction.RECORD, ProfilerAction.RECORD_AND_SAVE) and prev is ProfilerAction.WARMUP:
             self._rec.events.clear()          # warm-up steps are not kept
-        if action in recording and self._rec is not None:
+        if action in recording and self._rec is not None and self.record_steps:
             self._step_frame = self._rec.open(f"ProfilerStep#{self.step_num}", user=True)
 
     def _close_step_range(self):
@@ -245,10 +248,11 @@ class profile:
         if rec is None:
             return
         _recorder.stop(rec)
+        events = rec.finish()
         if self.acc_events:
-            self._saved.extend(rec.events)
+            self._saved.extend(events)
         else:
-            self._saved = EventList(rec.events)
+            self._saved = EventList(events)
         if self.on_trace_ready is not None:
             self.on_trace_ready(self)
 
@@ -260,13 +264,13 @@ class profile:
 
 def tensorboard_trace_handler(dir_name, worker_name=None, use_gzip=False):
     """An ``on_trace_ready`` that writes each saved cycle to
-    ``dir_name/<worker>.<time in ms>.pt.trace.json[.gz]`` (TensorBoard's profiler plugin and
+    ``dir_name/<worker>.<time in ns>.pt.trace.json[.gz]`` (TensorBoard's profiler plugin and
     Perfetto read these Chrome traces)."""
     if not worker_name:
         worker_name = f"{socket.gethostname()}_{os.getpid()}"
 
     def handler(prof):
         os.makedirs(dir_name, exist_ok=True)
-        name = f"{worker_name}.{time.time_ns() // 1_000_000}.pt.trace.json" + (".gz" if use_gzip else "")
+        name = f"{worker_name}.{time.time_ns()}.pt.trace.json" + (".gz" if use_gzip else "")   # ns: no clash
         prof.export_chrome_trace(os.path.join(dir_name, name))
     return handler

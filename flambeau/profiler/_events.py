@@ -36,14 +36,22 @@ class FunctionEvent:
     ``input_shapes``, ``stack``, ``cpu_time_total`` and ``self_cpu_time_total`` (us),
     ``cpu_memory_usage`` and ``self_cpu_memory_usage`` (bytes), ``flops``."""
 
-    __slots__ = ("id", "name", "thread", "time_range", "input_shapes", "stack", "self_cpu_time_total",
-                 "cpu_memory_usage", "self_cpu_memory_usage", "flops", "is_user_annotation",
-                 "cpu_parent", "cpu_children")
+    __slots__ = ("id", "name", "trace_name", "thread", "time_range", "input_shapes", "stack",
+                 "self_cpu_time_total", "cpu_memory_usage", "self_cpu_memory_usage", "flops",
+                 "is_user_annotation", "cpu_parent", "cpu_children", "_ns")
     count = 1
     device_type = "CPU"
+    # no accelerator here: device times and memory are zero, as on a CPU-only PyTorch
+    device_time_total = self_device_time_total = device_time = 0.0
+    device_memory_usage = self_device_memory_usage = 0
 
     def __init__(self, id, name, thread, start, input_shapes=None, stack=None, is_user_annotation=False):
+        # a schedule's step ranges are all named ProfilerStep* (their number stays in trace_name)
+        self.trace_name = name
+        if name.startswith("ProfilerStep#"):
+            name = "ProfilerStep*"
         self.id, self.name, self.thread = id, name, thread
+        self._ns = (0, 0)
         self.time_range = Interval(start, start)
         self.input_shapes = input_shapes if input_shapes is not None else []
         self.stack = stack if stack is not None else []
@@ -55,7 +63,7 @@ class FunctionEvent:
         self.cpu_children = []
 
     key = property(lambda self: self.name)
-    cpu_time_total = property(lambda self: self.time_range.end - self.time_range.start)
+    cpu_time_total = property(lambda self: (self._ns[1] - self._ns[0]) / 1e3)   # from the integer clock
     cpu_time = cpu_time_total
 
     def __repr__(self):
@@ -69,6 +77,8 @@ class FunctionEventAvg:
     ``cpu_time`` (mean per call), memory and flops totals."""
 
     device_type = "CPU"
+    device_time_total = self_device_time_total = device_time = 0.0
+    device_memory_usage = self_device_memory_usage = 0
 
     def __init__(self, key, input_shapes=None, stack=None, is_user_annotation=False):
         self.key = key
@@ -97,10 +107,10 @@ class FunctionEventAvg:
                 f"cpu_time={_format_time(self.cpu_time)} count={self.count} input_shapes={self.input_shapes}>")
 
 
-def _format_time(us):
-    if us >= 1e6:
+def _format_time(us, unit=None):
+    if unit == "s" or (unit is None and us >= 1e6):
         return f"{us / 1e6:.3f}s"
-    if us >= 1e3:
+    if unit == "ms" or (unit is None and us >= 1e3):
         return f"{us / 1e3:.3f}ms"
     return f"{us:.3f}us"
 
@@ -128,19 +138,19 @@ class EventList(list):
     def self_cpu_time_total(self):
         return sum(e.self_cpu_time_total for e in self)
 
-    def key_averages(self, group_by_input_shape=False, group_by_stack_n=0):
+    def key_averages(self, group_by_input_shapes=False, group_by_stack_n=0, group_by_overload_name=False):
         """One :class:`FunctionEventAvg` per name (per name and input shapes, per name and the
-        ``group_by_stack_n`` innermost stack frames), in order of first appearance; the
-        ``ProfilerStep#N`` ranges of a schedule pool into one ``ProfilerStep*`` row."""
+        ``group_by_stack_n`` innermost stack frames), in order of first appearance. (flambeau's
+        ops have no overloads: ``group_by_overload_name`` changes nothing.)"""
         groups = {}
         for ev in self:
-            key = "ProfilerStep*" if ev.key.startswith("ProfilerStep#") else ev.key   # steps pooled, as PyTorch
-            shapes = str(ev.input_shapes) if group_by_input_shape else None
+            key = ev.key
+            shapes = str(ev.input_shapes) if group_by_input_shapes else None
             stack = tuple(ev.stack[:group_by_stack_n]) if group_by_stack_n > 0 else None
             avg = groups.get((key, shapes, stack))
             if avg is None:
                 avg = groups[(key, shapes, stack)] = FunctionEventAvg(
-                    key, ev.input_shapes if group_by_input_shape else None,
+                    key, ev.input_shapes if group_by_input_shapes else None,
                     list(stack) if stack is not None else None, ev.is_user_annotation)
             avg.add(ev)
         return EventList(groups.values())
@@ -152,10 +162,14 @@ class EventList(list):
         return total
 
     def table(self, sort_by=None, row_limit=100, max_src_column_width=75, max_name_column_width=55,
-              max_shapes_column_width=80, header=None, top_level_events_only=False):
+              max_shapes_column_width=80, header=None, top_level_events_only=False, time_unit=None):
         """The events as a text table, PyTorch's columns: Name, Self CPU %, Self CPU, CPU total %,
         CPU total, CPU time avg, [CPU Mem, Self CPU Mem,] # of Calls, [Total MFLOPs,] [Input
-        Shapes,] [Source Location]. Percentages are of the total self time."""
+        Shapes,] [Source Location]. Percentages are of the total self time; ``time_unit``
+        ("s", "ms" or "us") fixes the unit of every time (default: each its own)."""
+        if time_unit not in (None, "s", "ms", "us"):
+            raise ValueError(f"table: time_unit must be 's', 'ms' or 'us', got {time_unit!r}")
+        ftime = lambda us: _format_time(us, time_unit)
         rows = list(self)
         if top_level_events_only:
             rows = [e for e in rows if getattr(e, "cpu_parent", None) is None]
@@ -172,10 +186,10 @@ class EventList(list):
         name_w = min(max(len("Name"), *(len(e.key) for e in rows)) if rows else 4, max_name_column_width)
         cols = [("Name", name_w, lambda e: _clip(e.key, name_w))]
         cols += [("Self CPU %", 12, lambda e: f"{100 * e.self_cpu_time_total / total_self:.2f}%"),
-                 ("Self CPU", 12, lambda e: _format_time(e.self_cpu_time_total)),
+                 ("Self CPU", 12, lambda e: ftime(e.self_cpu_time_total)),
                  ("CPU total %", 12, lambda e: f"{100 * e.cpu_time_total / total_self:.2f}%"),
-                 ("CPU total", 12, lambda e: _format_time(e.cpu_time_total)),
-                 ("CPU time avg", 12, lambda e: _format_time(e.cpu_time_total / max(e.count, 1)))]
+                 ("CPU total", 12, lambda e: ftime(e.cpu_time_total)),
+                 ("CPU time avg", 12, lambda e: ftime(e.cpu_time_total / max(e.count, 1)))]
         if mem:
             cols += [("CPU Mem", 12, lambda e: _format_memory(e.cpu_memory_usage)),
                      ("Self CPU Mem", 12, lambda e: _format_memory(e.self_cpu_memory_usage))]
@@ -193,7 +207,7 @@ class EventList(list):
                                       else c.rjust(w) for i, (c, (_, w, _)) in enumerate(zip(cells, cols)))
         lines = ([header] if header else []) + [rule, fmt([c[0] for c in cols]), rule]
         lines += [fmt([f(e) for _, _, f in cols]) for e in rows]
-        lines += [rule, f"Self CPU time total: {_format_time(sum(e.self_cpu_time_total for e in self))}"]
+        lines += [rule, f"Self CPU time total: {ftime(sum(e.self_cpu_time_total for e in self))}"]
         return "\n".join(line.rstrip() for line in lines) + "\n"
 
     def export_chrome_trace(self, path):
@@ -204,7 +218,7 @@ class EventList(list):
             raise ValueError("export_chrome_trace: needs the recorded events, not key_averages()")
         pid = os.getpid()
         trace = {"traceEvents": [
-            {"ph": "X", "cat": "user_annotation" if e.is_user_annotation else "cpu_op", "name": e.name,
+            {"ph": "X", "cat": "user_annotation" if e.is_user_annotation else "cpu_op", "name": e.trace_name,
              "pid": pid, "tid": e.thread, "ts": e.time_range.start, "dur": e.cpu_time_total,
              "args": {k: v for k, v in (("Input Dims", e.input_shapes), ("Call stack", ";".join(e.stack)),
                                         ("Bytes", e.cpu_memory_usage), ("FLOPs", e.flops)) if v}}

@@ -4,8 +4,8 @@ backward node the engine runs is timed.
 Zero cost when off: nothing on the op path checks a flag. Starting a recording installs timing
 wrappers around the three entry points every op goes through -- ``Function.apply``,
 ``ArrayFunction.apply`` and the engine's ``_call_node`` -- and stopping puts the originals back.
-Events nest per thread (a ``record_function`` range around ops, an op calling another op), so
-each event's *self* time is its duration minus its children's.
+Events nest per thread (a ``record_function`` range around ops, an op calling another op); each
+event's *self* time is its duration minus its children's, worked out when the recording ends.
 """
 from __future__ import annotations
 
@@ -31,48 +31,72 @@ _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
 class Recorder:
-    """The events of one recording, and each thread's stack of the events still open."""
+    """The events of one recording. While recording, an event is only timed (start, end, thread);
+    which event lies inside which, and so the self times, are worked out afterwards from the
+    time intervals (:meth:`finish`), as PyTorch does: ranges may then close in any order (a
+    ``record_function`` around ``prof.step()``) and any thread may close them."""
 
     def __init__(self, record_shapes=False, profile_memory=False, with_stack=False, with_flops=False):
         self.record_shapes, self.profile_memory = record_shapes, profile_memory
         self.with_stack, self.with_flops = with_stack, with_flops
         self.events = EventList()
         self._ids = itertools.count()
-        self._local = threading.local()
 
     def open(self, name, args=(), user=False):
         """Start an event; returns the frame to pass to :meth:`close`."""
-        stack = getattr(self._local, "stack", None)
-        if stack is None:
-            stack = self._local.stack = []
         ev = FunctionEvent(next(self._ids), name, threading.get_ident(), 0.0,
                            _shapes(args) if self.record_shapes else None,
                            _user_stack() if self.with_stack else None, user)
-        if stack:
-            ev.cpu_parent = stack[-1][0]
-            stack[-1][0].cpu_children.append(ev)
-        frame = [ev, 0.0, 0]              # the event, its children's time and memory
-        stack.append(frame)
-        frame.append(time.perf_counter_ns())
-        return frame
+        return [ev, time.perf_counter_ns()]         # the clock starts after the bookkeeping
 
     def close(self, frame, out=None, fn=None, args=()):
         end = time.perf_counter_ns()
-        ev, child_time, child_mem, start = frame
-        stack = self._local.stack
-        stack.pop()
+        ev, start = frame
+        ev._ns = (start, end)
         ev.time_range = type(ev.time_range)(start / 1e3, end / 1e3)
-        dur = (end - start) / 1e3
-        ev.self_cpu_time_total = dur - child_time
         if self.profile_memory and out is not None:
-            ev.self_cpu_memory_usage = _nbytes(out)
-        ev.cpu_memory_usage = ev.self_cpu_memory_usage + child_mem
+            ev.self_cpu_memory_usage = _new_bytes(out, args)
         if self.with_flops and fn is not None:
             ev.flops = _flops(fn, args, out)
-        if stack:
-            stack[-1][1] += dur
-            stack[-1][2] += ev.cpu_memory_usage
         self.events.append(ev)
+
+    def finish(self):
+        """Nest the events (per thread, an event's parent is the innermost event whose interval
+        holds it), then self time = duration - the time its children cover, and memory totals."""
+        by_thread = {}
+        for ev in self.events:
+            by_thread.setdefault(ev.thread, []).append(ev)
+        for evs in by_thread.values():
+            evs.sort(key=lambda e: (e._ns[0], -e._ns[1], e.id))
+            open_ = []
+            for ev in evs:
+                while open_ and open_[-1]._ns[1] < ev._ns[1]:
+                    open_.pop()
+                ev.cpu_parent = open_[-1] if open_ else None
+                ev.cpu_children = []
+                if ev.cpu_parent is not None:
+                    ev.cpu_parent.cpu_children.append(ev)
+                open_.append(ev)
+            for ev in reversed(evs):                # children before their parents
+                ev.self_cpu_time_total = (ev._ns[1] - ev._ns[0] - _covered_ns(ev.cpu_children)) / 1e3
+                ev.cpu_memory_usage = ev.self_cpu_memory_usage + sum(c.cpu_memory_usage for c in ev.cpu_children)
+        self.events.sort(key=lambda e: (e._ns[0], e.id))
+        return self.events
+
+
+def _covered_ns(children):
+    """The time covered by the children's intervals (ordered by start), overlaps counted once:
+    ranges that close out of order (a step range and a ``record_function``) may overlap."""
+    total, cur = 0, None
+    for c in children:
+        s, e = c._ns
+        if cur is None or s > cur[1]:
+            if cur is not None:
+                total += cur[1] - cur[0]
+            cur = [s, e]
+        else:
+            cur[1] = max(cur[1], e)
+    return total + (cur[1] - cur[0] if cur is not None else 0)
 
 
 def start(rec):
@@ -118,7 +142,7 @@ def _timed_call_node(node, grads):
     call = _ORIGINALS["engine._call_node"]
     if rec is None:
         return call(node, grads)
-    frame = rec.open(node.name(), grads)
+    frame = rec.open(node.name(), grads)   # (input shapes: the gradients the node receives)
     out = None
     try:
         out = call(node, grads)
@@ -140,14 +164,18 @@ def _shapes(args):
     return res
 
 
-def _nbytes(out):
-    if isinstance(out, Tensor):
-        return out._data.nbytes
-    if isinstance(out, np.ndarray):
-        return out.nbytes
+def _new_bytes(out, args):
+    """Bytes of the arrays an op returned, views of its inputs not counted (they allocate nothing)."""
     if isinstance(out, (tuple, list)):
-        return sum(_nbytes(o) for o in out)
-    return 0
+        return sum(_new_bytes(o, args) for o in out)
+    arr = out._data if isinstance(out, Tensor) else out
+    if not isinstance(arr, np.ndarray):
+        return 0
+    for a in args:
+        a = a._data if isinstance(a, Tensor) else a
+        if isinstance(a, np.ndarray) and np.may_share_memory(arr, a):
+            return 0
+    return arr.nbytes
 
 
 def _user_stack(limit=8):

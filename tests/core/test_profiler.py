@@ -63,7 +63,7 @@ def test_training_step_records_forward_ops_backward_nodes_and_optimizer():
     names = _by_name(prof.events())
     for name in ("train_step", "ConvNd", "BatchNorm", "Relu", "Linear", "ConvolutionBackward0",
                  "NativeBatchNormBackward0", "AddmmBackward0", "Optimizer.step#SGD.step",
-                 "Optimizer.zero_grad#SGD.zero_grad", "ProfilerStep#0"):
+                 "Optimizer.zero_grad#SGD.zero_grad"):
         assert name in names, (name, sorted(names))
     assert len(names["Linear"]) == 2 and len(names["Relu"]) == 2 and len(names["AddmmBackward0"]) == 2
     avg = {a.key: a for a in prof.key_averages()}
@@ -80,13 +80,13 @@ def test_times_are_attributed_to_the_op_that_spent_them():
     fwd, = names["_Sleepy"]
     bwd, = names["_SleepyBackward"]
     outer, = names["outer"]
-    assert 0.02e6 <= fwd.self_cpu_time_total <= fwd.cpu_time_total < 0.2e6   # (x * 2 inside is a child)
+    assert 0.02e6 <= fwd.self_cpu_time_total <= fwd.cpu_time_total   # (x * 2 inside is a child)
     assert [c.name for c in fwd.cpu_children] == ["Mul"]
-    assert 0.01e6 <= bwd.self_cpu_time_total <= bwd.cpu_time_total < 0.2e6
+    assert 0.01e6 <= bwd.self_cpu_time_total <= bwd.cpu_time_total
     # the range's self time excludes its children; totals nest
     children = sum(c.cpu_time_total for c in outer.cpu_children)
     assert outer.self_cpu_time_total == pytest.approx(outer.cpu_time_total - children)
-    assert outer.self_cpu_time_total < 0.01e6
+    assert outer.self_cpu_time_total < 0.5 * (fwd.cpu_time_total + bwd.cpu_time_total)
     assert fwd.cpu_parent is outer and bwd.cpu_parent is outer
     # every microsecond counted once: the self times add up to the outermost ranges' totals
     top = [e for e in prof.events() if e.cpu_parent is None]
@@ -101,6 +101,7 @@ def test_shapes_memory_flops_and_stack():
         lin(flambeau.randn(7, 12))
         lin(flambeau.randn(3, 12))
         flambeau.relu(flambeau.randn(10, 10))
+        flambeau.randn(1, 1000).expand(1000, 1000)
     names = _by_name(prof.events())
     c, = names["ConvNd"]
     assert c.input_shapes[:3] == [[2, 3, 6, 6], [8, 3, 3, 3], [8]]
@@ -110,6 +111,8 @@ def test_shapes_memory_flops_and_stack():
     assert l1.flops == 2 * 7 * 12 * 5 and l2.flops == 2 * 3 * 12 * 5
     r, = names["Relu"]
     assert r.self_cpu_memory_usage == 400 and r.flops == 0
+    e, = names["Expand"]
+    assert e.self_cpu_memory_usage == 0          # a view allocates nothing
     assert os.path.basename(__file__) in l1.stack[0]
     by_shape = prof.key_averages(group_by_input_shape=True)
     assert sorted(a.input_shapes[0] for a in by_shape if a.key == "Linear") == [[3, 12], [7, 12]]
@@ -134,20 +137,50 @@ def test_profiling_off_leaves_the_op_path_untouched():
         flambeau.randn(2) + 1
 
 
-def test_an_error_inside_an_op_keeps_the_recording_consistent():
+def test_errors_keep_the_recording_consistent_and_the_op_path_restored():
+    originals = (Function.__dict__["apply"], ArrayFunction.__dict__["apply"], engine._call_node)
     with profile(record_shapes=True) as prof:
-        with pytest.raises(RuntimeError):
-            F.linear(flambeau.randn(2, 3), flambeau.randn(4, 5))
-        flambeau.relu(flambeau.randn(3))
+        with record_function("outer"):
+            with pytest.raises(RuntimeError):
+                F.linear(flambeau.randn(2, 3), flambeau.randn(4, 5))
+            flambeau.relu(flambeau.randn(3))
     relu, = _by_name(prof.events())["Relu"]
-    assert relu.cpu_parent.name == "ProfilerStep#0"
-    assert ArrayFunction.__dict__["apply"] is not None
+    assert relu.cpu_parent.name == "outer" and relu.cpu_children == []
+    with pytest.raises(ValueError, match="inside"):
+        with profile():
+            flambeau.relu(flambeau.randn(3))
+            raise ValueError("inside")
+    assert (Function.__dict__["apply"], ArrayFunction.__dict__["apply"], engine._call_node) == originals
+    with profile():                          # and a new recording can start
+        pass
+
+
+def test_ranges_closing_out_of_order_nest_by_time():
+    """A record_function around prof.step() closes after the step range it began in."""
+    with profile(schedule=schedule(wait=0, warmup=1, active=10)) as prof:    # saved when it stops
+        with record_function("train"):
+            for i in range(4):
+                with record_function(f"iter{i}"):
+                    flambeau.relu(flambeau.randn(50))
+                    prof.step()
+    evs = prof.events()
+    names = [e.trace_name for e in evs]
+    assert {"train", "iter1", "iter2", "iter3", "ProfilerStep#1", "ProfilerStep#2", "ProfilerStep#3",
+            "ProfilerStep#4"} <= set(names)
+    steps = [e for e in evs if e.trace_name in ("ProfilerStep#1", "ProfilerStep#2", "ProfilerStep#3")]
+    assert [s.cpu_parent.name for s in steps] == ["train"] * 3      # (#4 ends at stop(), after "train")
+    for e in evs:                            # every event within its parent; self times add up
+        if e.cpu_parent is not None:
+            assert e.cpu_parent.time_range.start <= e.time_range.start <= e.time_range.end <= e.cpu_parent.time_range.end
+        assert 0 <= e.self_cpu_time_total <= e.cpu_time_total + 1e-6   # overlapping children counted once
 
 
 @pytest.mark.parametrize("kw", [dict(wait=1, warmup=1, active=2), dict(wait=0, warmup=0, active=1, repeat=3),
                                 dict(wait=2, warmup=1, active=3, repeat=2, skip_first=3)])
 def test_schedule_matches_torch(kw):
-    ours, theirs = schedule(**kw), torch.profiler.schedule(**kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")           # both warn when warmup is 0
+        ours, theirs = schedule(**kw), torch.profiler.schedule(**kw)
     assert [ours(i).name for i in range(30)] == [theirs(i).name for i in range(30)]
 
 
@@ -155,8 +188,8 @@ def test_schedule_records_only_active_steps_and_hands_each_cycle_over():
     model, opt, x, y = _small()
     cycles = []
     with profile(schedule=schedule(wait=1, warmup=1, active=2, repeat=2),
-                 on_trace_ready=lambda p: cycles.append(sorted({e.name for e in p.events()
-                                                                 if e.name.startswith("ProfilerStep")}))) as prof:
+                 on_trace_ready=lambda p: cycles.append(sorted({e.trace_name for e in p.events()
+                                                                 if e.name == "ProfilerStep*"}))) as prof:
         for _ in range(10):
             _step(model, opt, x, y)
             prof.step()
@@ -219,12 +252,13 @@ def test_chrome_trace(tmp_path, name):
 
 
 def test_tensorboard_trace_handler_writes_one_file_per_cycle(tmp_path):
-    with profile(schedule=schedule(wait=0, warmup=0, active=1, repeat=2),
+    with pytest.warns(UserWarning, match="warmup"):
+        sched = schedule(wait=0, warmup=0, active=1, repeat=2)
+    with profile(schedule=sched,
                  on_trace_ready=flambeau.profiler.tensorboard_trace_handler(str(tmp_path), "w0")) as prof:
         for _ in range(4):
             flambeau.randn(4).relu()
             prof.step()
-            time.sleep(0.002)
     files = sorted(os.listdir(tmp_path))
     assert len(files) == 2 and all(re.fullmatch(r"w0\.\d+\.pt\.trace\.json", f) for f in files)
 
