@@ -25,8 +25,10 @@ def _parser():
                    help="folder holding the dataset files (needed for mnist, fashion-mnist, cifar10; "
                         "default: $FLAMBEAU_DATA or ./data)")
     t.add_argument("--model", default=None,
-                   help="linear | mlp | cnn | simple-cnn | resnet20 | resnet32 | resnet56 (default: mlp for digits, "
-                        "cnn for MNIST and Fashion-MNIST, simple-cnn for cifar10)")
+                   help="linear | mlp | cnn | simple-cnn | resnet20 | resnet32 | resnet56 | resnet9 (default: mlp "
+                        "for digits, cnn for MNIST and Fashion-MNIST, simple-cnn for cifar10)")
+    t.add_argument("--width", type=int, default=None,
+                   help="the model's base number of channels (simple-cnn 32, resnet20/32/56 16, resnet9 64)")
     t.add_argument("--epochs", type=int, default=None, help="passes over the training set")
     t.add_argument("--batch-size", type=int, default=None, help="default: 128 for cifar10, 64 otherwise")
     t.add_argument("--lr", type=float, default=None,

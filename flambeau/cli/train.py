@@ -116,7 +116,7 @@ def _settings(args):
            "momentum": args.momentum, "weight_decay": pick(args.weight_decay, "weight_decay"),
            "nesterov": pick(args.nesterov, "nesterov", False), "augment": pick(args.augment, "augment"),
            "schedule": pick(args.schedule, "schedule"), "label_smoothing": args.label_smoothing,
-           "tta": args.tta, "seed": args.seed, "limit": args.limit}
+           "tta": args.tta, "seed": args.seed, "limit": args.limit, "width": args.width}
     # the recipe's learning rate belongs to its optimizer
     cfg["lr"] = args.lr if args.lr is not None else (
         r["lr"] if "lr" in r and args.optimizer == "sgd" else DEFAULT_LR[args.optimizer])
@@ -173,7 +173,7 @@ def train(args):
     black = (-mean / std).reshape(-1).astype(np.float32)       # a zero pixel, normalised: the crop's padding
 
     try:
-        model = build(cfg["model"], x_train.shape[1:], len(classes))
+        model = build(cfg["model"], x_train.shape[1:], len(classes), cfg.get("width"))
     except ValueError as e:
         raise CLIError(str(e)) from None
     epochs, batch_size = cfg["epochs"], cfg["batch_size"]
@@ -334,7 +334,7 @@ def evaluate_run(args):
             raise CLIError(f"{p} not found: is {args.run!r} a run folder written by `flambeau train`?")
     with open(cfg_path) as f:
         cfg = json.load(f)
-    model = build(cfg["model"], cfg["in_shape"], cfg["num_classes"])
+    model = build(cfg["model"], cfg["in_shape"], cfg["num_classes"], cfg.get("width"))
     try:
         model.load_state_dict(flambeau.load(ckpt))
     except RuntimeError as e:

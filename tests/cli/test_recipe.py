@@ -176,3 +176,22 @@ def test_cifar10_recipe_smoke(tmp_path):
     assert (cfg["model"], cfg["augment"], cfg["schedule"], cfg["batch_size"]) == \
         ("simple-cnn", "crop-flip", "onecycle", 32)
     assert m["final_test_acc"] > 0.2      # well above chance (0.10) after 64 steps on 1,024 images
+
+
+def test_cifar10_resnet9_narrow_smoke_and_eval(tmp_path, capsys):
+    """ResNet-9 at an eighth of its width (--width 8) learns on 1,024 real images; eval rebuilds the
+    same width from the run folder."""
+    root = dataset_root("cifar10")
+    m = _run(tmp_path, "r9", "--dataset", "cifar10", "--data-root", root, "--model", "resnet9", "--width", "8",
+             "--limit", "1024", "--batch-size", "64", "--epochs", "2")
+    cfg = json.loads((tmp_path / "r9" / "config.json").read_text())
+    assert (cfg["model"], cfg["width"]) == ("resnet9", 8)
+    assert m["final_test_acc"] > 0.2
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "r9"), "--data-root", root]) == 0
+    assert f"{m['final_test_acc']:.4f}" in capsys.readouterr().out
+
+
+def test_width_of_a_model_without_one_is_a_clear_error(tmp_path, capsys):
+    assert main(["train", "--model", "mlp", "--width", "8", "--out", str(tmp_path), "--no-progress"]) == 2
+    assert "has no width" in capsys.readouterr().err

@@ -127,3 +127,47 @@ def test_weights_transforms_is_imagenet_preprocessing():
     assert tuple(out.shape) == (3, 224, 224)
     expected = (1 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
     np.testing.assert_allclose(out.numpy()[:, 100, 100], expected, rtol=1e-5)
+
+
+def _torch_resnet9(nn, width):
+    """The same network written in PyTorch, layer for layer (state-dict names included)."""
+    def conv(cin, cout, pool=False):
+        layers = [nn.Conv2d(cin, cout, 3, padding=1, bias=False)] + ([nn.MaxPool2d(2)] if pool else [])
+        return nn.Sequential(*layers, nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            w = width
+            self.prep, self.layer1 = conv(3, w), conv(w, 2 * w, True)
+            self.res1 = nn.Sequential(conv(2 * w, 2 * w), conv(2 * w, 2 * w))
+            self.layer2, self.layer3 = conv(2 * w, 4 * w, True), conv(4 * w, 8 * w, True)
+            self.res3 = nn.Sequential(conv(8 * w, 8 * w), conv(8 * w, 8 * w))
+            self.pool, self.fc = nn.AdaptiveMaxPool2d(1), nn.Linear(8 * w, 10, bias=False)
+
+        def forward(self, x):
+            x = self.layer1(self.prep(x))
+            x = x + self.res1(x)
+            x = self.layer3(self.layer2(x))
+            x = x + self.res3(x)
+            return self.fc(self.pool(x).flatten(1)) * 0.125
+    return Net()
+
+
+def test_resnet9_matches_the_same_network_in_pytorch():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    th = _torch_resnet9(torch.nn, 8)
+    fl = models.resnet9(width=8)
+    assert list(fl.state_dict()) == list(th.state_dict())
+    fl.load_state_dict({k: flambeau.from_numpy(v.detach().numpy().copy()) for k, v in th.state_dict().items()})
+    assert sum(p.numel() for p in models.resnet9().parameters()) == 6_573_120     # the original's 6.57 M
+    x = np.random.default_rng(0).standard_normal((4, 3, 32, 32)).astype(np.float32)
+    for train in (True, False):
+        th.train(train), fl.train(train)
+        xt, xf = torch.tensor(x, requires_grad=True), flambeau.tensor(x, requires_grad=True)
+        yt, yf = th(xt), fl(xf)
+        np.testing.assert_allclose(yf.detach().numpy(), yt.detach().numpy(), rtol=1e-4, atol=1e-5)
+        yt.square().sum().backward()
+        yf.square().sum().backward()
+        np.testing.assert_allclose(xf.grad.numpy(), xt.grad.numpy(), rtol=1e-3, atol=1e-5)

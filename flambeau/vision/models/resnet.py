@@ -93,6 +93,51 @@ def _cifar(depth):
 resnet20, resnet32, resnet44, resnet56, resnet110 = (_cifar(d) for d in (20, 32, 44, 56, 110))
 
 
+class ResNet9(nn.Module):
+    """ResNet-9 for 32×32 inputs, the fast CIFAR-10 network of the DAWNBench training-time
+    entries (Page, "How to train your ResNet", 2018): few, wide layers.
+
+    prep conv (w) → layer1: conv (2w), pool, residual of two convs → layer2: conv (4w), pool →
+    layer3: conv (8w), pool, residual of two convs → global max pool → linear, its output scaled
+    by 1/8. Every conv is 3×3 without bias, followed by batch norm and ReLU; the pool comes right
+    after its conv, so batch norm and ReLU run at the pooled size (as in later fast-training
+    variants: the same network shape for less work). ``width=64`` is the original (6.6 M
+    parameters); ``width=32`` has a quarter of the work.
+    """
+
+    def __init__(self, num_classes=10, in_channels=3, width=64, scale=0.125):
+        super().__init__()
+        w = width
+
+        def conv(cin, cout, pool=False):
+            layers = [nn.Conv2d(cin, cout, 3, padding=1, bias=False)]
+            if pool:
+                layers.append(nn.MaxPool2d(2))
+            return nn.Sequential(*layers, nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+        self.prep = conv(in_channels, w)
+        self.layer1 = conv(w, 2 * w, pool=True)
+        self.res1 = nn.Sequential(conv(2 * w, 2 * w), conv(2 * w, 2 * w))
+        self.layer2 = conv(2 * w, 4 * w, pool=True)
+        self.layer3 = conv(4 * w, 8 * w, pool=True)
+        self.res3 = nn.Sequential(conv(8 * w, 8 * w), conv(8 * w, 8 * w))
+        self.pool = nn.AdaptiveMaxPool2d(1)
+        self.fc = nn.Linear(8 * w, num_classes, bias=False)
+        self.scale = scale
+
+    def forward(self, x):
+        x = self.layer1(self.prep(x))
+        x = x + self.res1(x)
+        x = self.layer3(self.layer2(x))
+        x = x + self.res3(x)
+        return self.fc(self.pool(x).flatten(1)) * self.scale
+
+
+def resnet9(num_classes=10, in_shape=(3, 32, 32), width=64, **kwargs):
+    """ResNet-9 for CIFAR-10 (:class:`ResNet9`)."""
+    return ResNet9(num_classes=num_classes, in_channels=in_shape[0], width=width, **kwargs)
+
+
 # ---------------------------------------------------------------------------- ImageNet family
 def conv3x3(in_planes, out_planes, stride=1):
     return nn.Conv2d(in_planes, out_planes, kernel_size=3, stride=stride, padding=1, bias=False)
