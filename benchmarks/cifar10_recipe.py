@@ -1,7 +1,8 @@
 """Time `flambeau train --dataset cifar10`'s recipe against the same recipe in PyTorch.
 
     python benchmarks/cifar10_recipe.py --model simple-cnn --epochs 10
-    python benchmarks/cifar10_recipe.py --model resnet20 --epochs 15 --tta
+    python benchmarks/cifar10_recipe.py --model resnet20 --epochs 30 --tta
+    python benchmarks/cifar10_recipe.py --model resnet9 --width 32 --epochs 12 --tta
 
 One training step of the recipe is: batch augmentation (random crop with 4-pixel padding and
 horizontal flip, the same NumPy code for both), forward, cross-entropy, backward, SGD with
@@ -42,6 +43,32 @@ def simple_cnn(lib, width=32):
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4 * width, 10))
 
 
+def resnet9(lib, width=64):
+    """flambeau.vision.models.ResNet9, written once for both libraries."""
+    nn = lib.nn
+
+    def conv(cin, cout, pool=False):
+        layers = [nn.Conv2d(cin, cout, 3, padding=1, bias=False)] + ([nn.MaxPool2d(2)] if pool else [])
+        return nn.Sequential(*layers, nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+
+    class Residual(nn.Module):
+        def __init__(self, c):
+            super().__init__()
+            self.body = nn.Sequential(conv(c, c), conv(c, c))
+
+        def forward(self, x):
+            return x + self.body(x)
+
+    class Scale(nn.Module):
+        def forward(self, x):
+            return x * 0.125
+
+    w = width
+    return nn.Sequential(conv(3, w), conv(w, 2 * w, True), Residual(2 * w), conv(2 * w, 4 * w, True),
+                         conv(4 * w, 8 * w, True), Residual(8 * w), nn.AdaptiveMaxPool2d(1), nn.Flatten(),
+                         nn.Linear(8 * w, 10, bias=False), Scale())
+
+
 def recipe_step(lib, model, data, labels, batch, total_steps):
     F = lib.nn.functional
     opt = lib.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
@@ -79,7 +106,8 @@ def eval_fn(lib, model, data, tta):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="simple-cnn", choices=["simple-cnn", "resnet20"])
+    p.add_argument("--model", default="simple-cnn", choices=["simple-cnn", "resnet20", "resnet9"])
+    p.add_argument("--width", type=int, default=None, help="resnet9's base width (default 64)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--steps", type=int, default=12, help="timed steps per library")
@@ -90,7 +118,8 @@ def main():
     data = rng.standard_normal((50_000 // 10, 3, 32, 32)).astype(np.float32)   # timing only: values don't matter
     labels = rng.integers(0, 10, len(data))
     test = rng.standard_normal((10_000, 3, 32, 32)).astype(np.float32)
-    ctor = simple_cnn if args.model == "simple-cnn" else resnet20
+    ctor = {"simple-cnn": simple_cnn, "resnet20": resnet20,
+            "resnet9": lambda lib: resnet9(lib, args.width or 64)}[args.model]
     torch.manual_seed(0)
     th_model, fl_model = ctor(torch), ctor(flambeau)
     _copy(th_model, fl_model)
@@ -111,7 +140,8 @@ def main():
     ev_th = time.perf_counter() - t0
 
     threads = torch.get_num_threads()
-    print(f"{args.model}, batch {args.batch_size}, {threads} thread(s); recipe: {args.epochs} epochs x "
+    name = args.model + (f" width {args.width}" if args.width else "")
+    print(f"{name}, batch {args.batch_size}, {threads} thread(s); recipe: {args.epochs} epochs x "
           f"{steps_per_epoch} steps" + (", test-time flips" if args.tta else ""))
     print("| | flambeau | PyTorch | ratio |\n|---|---:|---:|---:|")
     print(f"| training step (ms) | {step_fl:.0f} | {step_th:.0f} | {step_fl / step_th:.2f} |")
