@@ -4,6 +4,7 @@
     python benchmarks/train_step.py --quick         # fewer repeats
     python benchmarks/train_step.py --scaling       # + time per step against batch size (PNG)
     python benchmarks/train_step.py --memory        # + peak resident memory of a training run
+    python benchmarks/train_step.py --standalone    # + each library's steps in a process of its own
 
 Both libraries run the same model (flambeau's weights copied from PyTorch's), the same batch and
 the same optimizer; each case alternates between the two and reports medians, so both see the
@@ -276,13 +277,48 @@ def _memory_child(lib_name, steps):
     print(json.dumps({"peak_mb": rss[-1], "after_5_mb": rss[min(4, steps - 1)]}))
 
 
+def _child_env(lib):
+    """A child process's environment: PyTorch's child keeps glibc's default allocator (importing
+    flambeau here would otherwise set flambeau's allocator thresholds for it too)."""
+    env = dict(os.environ)
+    if lib == "torch":
+        env["FLAMBEAU_RETAIN_MEMORY"] = "0"
+    return env
+
+
 def bench_memory(steps=40):
     out = {}
     for lib in ("flambeau", "torch"):
         r = subprocess.run([sys.executable, __file__, "--memory-child", lib, str(steps)], capture_output=True,
-                           text=True, check=True)
+                           text=True, check=True, env=_child_env(lib))
         out[lib] = json.loads(r.stdout.strip().splitlines()[-1])
     return out
+
+
+def _standalone_child(lib_name, model_name, steps):
+    lib = flambeau if lib_name == "flambeau" else torch
+    ctor, shape, batch = MODELS[model_name]
+    rng = np.random.default_rng(0)
+    lib.manual_seed(0)
+    x = lib.from_numpy(rng.standard_normal((batch,) + shape).astype(np.float32))
+    y = lib.from_numpy(rng.integers(0, 10, batch))
+    print(json.dumps({"ms": _median_ms(train_step_fn(lib, ctor(lib), x, y), steps, warmup=3)}))
+
+
+def bench_standalone(steps=15):
+    """Each library in a process of its own, as its users run it (flambeau with its allocator
+    settings, PyTorch with glibc's defaults); one after the other, so less robust to machine
+    noise than the interleaved table."""
+    rows = []
+    for name in MODELS:
+        ms = {}
+        for lib in ("flambeau", "torch"):
+            n = steps if name != "ResNet-20" else max(3, steps // 3)
+            r = subprocess.run([sys.executable, __file__, "--standalone-child", lib, name, str(n)],
+                               capture_output=True, text=True, check=True, env=_child_env(lib))
+            ms[lib] = json.loads(r.stdout.strip().splitlines()[-1])["ms"]
+        rows.append((f"train step, separate processes: {name}", ms["flambeau"], ms["torch"], None))
+    return rows
 
 
 # ---------------------------------------------------------------------------- scaling plot
@@ -329,10 +365,15 @@ def main():
     ap.add_argument("--memory", action="store_true")
     ap.add_argument("--models-only", action="store_true")
     ap.add_argument("--no-table", action="store_true", help="only the --memory / --scaling parts")
+    ap.add_argument("--standalone", action="store_true",
+                    help="+ each library's training steps in a process of its own")
     ap.add_argument("--memory-child", nargs=2)
+    ap.add_argument("--standalone-child", nargs=3)
     args = ap.parse_args()
     if args.memory_child:
         return _memory_child(args.memory_child[0], int(args.memory_child[1]))
+    if args.standalone_child:
+        return _standalone_child(args.standalone_child[0], args.standalone_child[1], int(args.standalone_child[2]))
     rounds, per_round = (3, 3) if args.quick else (5, 5)
     if args.no_table:
         rows = []
@@ -343,6 +384,8 @@ def main():
     rows = [] if args.no_table else bench_models(rounds, per_round)
     if not args.models_only:
         rows += bench_layers(rounds, per_round)
+    if args.standalone:
+        rows += bench_standalone()
     print(f"{'case':58s} {'flambeau':>10s} {'PyTorch':>10s} {'ratio':>6s} {'GFLOP/s':>8s} {'% sgemm':>8s}")
     for name, fl, th, gflops in rows:
         extra = f" {gflops:8.0f} {100 * gflops / gf:7.0f}%" if gflops else ""
