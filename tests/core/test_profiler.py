@@ -304,3 +304,14 @@ def test_profiled_results_are_the_same_numbers():
         _step(model, opt, x, y)
     for a, p in zip(ref, model.parameters()):
         np.testing.assert_array_equal(a, p.detach().numpy())
+
+
+def test_data_loading_is_recorded_under_pytorchs_name():
+    from flambeau.utils.data import DataLoader, TensorDataset
+    loader = DataLoader(TensorDataset(flambeau.randn(100, 3), flambeau.arange(100)), batch_size=10)
+    with profile() as prof:
+        for x, _ in loader:
+            x.relu()
+    counts = {a.key: a.count for a in prof.key_averages()}
+    assert counts["enumerate(DataLoader)#_SingleProcessDataLoaderIter.__next__"] == 11   # 10 batches + the end
+    assert counts["Relu"] == 10

@@ -14,6 +14,7 @@ import itertools
 import multiprocessing as _mp
 import warnings
 
+from ...profiler import _recorder as _profiler
 from ._collate import default_collate, default_convert
 from .dataset import IterableDataset
 from .sampler import BatchSampler, RandomSampler, Sampler, SequentialSampler
@@ -211,7 +212,15 @@ class _DataLoaderIter:
         return self._collate(data)
 
     def __next__(self):
-        data = self._next_map() if self._kind == 0 else self._next_iterable()
+        rec = _profiler.active
+        if rec is None:
+            data = self._next_map() if self._kind == 0 else self._next_iterable()
+        else:   # a recording profiler sees the batch loading, under PyTorch's name for it
+            frame = rec.open("enumerate(DataLoader)#_SingleProcessDataLoaderIter.__next__", user=True)
+            try:
+                data = self._next_map() if self._kind == 0 else self._next_iterable()
+            finally:
+                rec.close(frame)
         self._num_yielded += 1
         loader = self._loader
         if (self._kind == 1 and loader._IterableDataset_len_called is not None
