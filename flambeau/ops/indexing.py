@@ -303,7 +303,8 @@ def scatter(input, dim, index, src=None, *, value=None, reduce=None):
     if not isinstance(src, Tensor):
         src = np.asarray(src, dtype=input._data.dtype)
     elif src._data.dtype != input._data.dtype:
-        raise RuntimeError(f"scatter(): Expected self.dtype to be equal to src.dtype")
+        raise RuntimeError(f"scatter(): Expected self.dtype to be equal to src.dtype (got {input._data.dtype} "
+                           f"and {src._data.dtype})")
     _check_scatter(input._data, d, idx, src._data if isinstance(src, Tensor) else None, "scatter")
     return Scatter.apply(input, src, d, idx, False)
 

@@ -14,8 +14,9 @@ from __future__ import annotations
 import gzip
 import json
 import os
-import tempfile
 from collections import namedtuple
+
+from .._atomic import write_bytes
 
 __all__ = ["FunctionEvent", "FunctionEventAvg", "EventList", "Interval"]
 
@@ -226,22 +227,8 @@ class EventList(list):
         data = json.dumps(trace).encode()
         if str(path).endswith(".gz"):
             data = gzip.compress(data)
-        _atomic_write(os.fspath(path), data)
+        write_bytes(os.fspath(path), data, prefix=".trace-", make_dirs=True)
 
 
 def _clip(s, width):
     return s if len(s) <= width else s[:width - 3] + "..."
-
-
-def _atomic_write(path, data):
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".trace-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise

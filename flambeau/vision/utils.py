@@ -5,11 +5,11 @@ import io
 import math
 import os
 import struct
-import tempfile
 import zlib
 
 import numpy as np
 
+from .._atomic import write_bytes
 from .._tensor import Tensor, _wrap
 
 
@@ -131,16 +131,6 @@ def save_image(tensor, fp, format=None, **kwargs):
         fmt = format or (os.path.splitext(path)[1][1:] or None)
         if fmt is None:
             raise ValueError(f"save_image: cannot tell the image format of {path!r} (no extension); pass format=")
-        data = _encode(ndarr, fmt)
-        folder = os.path.dirname(os.path.abspath(path))
-        fd, tmp = tempfile.mkstemp(prefix=".save_image.", suffix=".part", dir=folder)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_bytes(path, _encode(ndarr, fmt), prefix=".save_image.")
     else:
         fp.write(_encode(ndarr, format or "png"))

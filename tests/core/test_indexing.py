@@ -5,7 +5,7 @@ import torch
 from hypothesis import given, settings, strategies as st
 
 import flambeau
-from helpers import check, gradcheck, rand, to_fl, to_torch
+from helpers import check, gradcheck, rand, to_fl
 
 DTYPES = [np.float32, np.float64]
 HYP = settings(max_examples=30, deadline=None)
