@@ -116,7 +116,7 @@ def _settings(args):
            "momentum": args.momentum, "weight_decay": pick(args.weight_decay, "weight_decay"),
            "nesterov": pick(args.nesterov, "nesterov", False), "augment": pick(args.augment, "augment"),
            "schedule": pick(args.schedule, "schedule"), "label_smoothing": args.label_smoothing,
-           "tta": args.tta, "seed": args.seed, "limit": args.limit, "width": args.width}
+           "tta": args.tta, "eval_every": args.eval_every, "seed": args.seed, "limit": args.limit, "width": args.width}
     # the recipe's learning rate belongs to its optimizer
     cfg["lr"] = args.lr if args.lr is not None else (
         r["lr"] if "lr" in r and args.optimizer == "sgd" else DEFAULT_LR[args.optimizer])
@@ -125,6 +125,8 @@ def _settings(args):
             raise CLIError(f"--{key.replace('_', '-')} must be positive, got {cfg[key]}")
     if cfg["lr"] <= 0:
         raise CLIError(f"--lr must be positive, got {cfg['lr']}")
+    if cfg["eval_every"] < 0:
+        raise CLIError(f"--eval-every must be 0 or positive, got {cfg['eval_every']}")
     if not 0.0 <= cfg["label_smoothing"] < 1.0:
         raise CLIError(f"--label-smoothing must be in [0, 1), got {cfg['label_smoothing']}")
     return cfg
@@ -150,6 +152,7 @@ def train(args):
     from ..nn import functional as F
     from ..vision.models import build
 
+    started = time.perf_counter()       # the run's wall clock: data loading, training, evaluation
     resume = getattr(args, "resume", None)
     cfg = _resume_settings(args) if resume else _settings(args)
     threads = getattr(args, "threads", None)
@@ -184,7 +187,7 @@ def train(args):
     scheduler = make_scheduler(cfg["schedule"], optimizer, cfg["lr"], epochs * steps)
     n_params = sum(p.numel() for p in model.parameters())
 
-    history, first = [], 1
+    history, first, earlier_wall = [], 1, 0.0
     if resume:
         run_dir = resume
         ckpt = flambeau.load(os.path.join(run_dir, "checkpoint.safetensors"))
@@ -196,8 +199,10 @@ def train(args):
         done = int(ckpt["epoch"])       # the checkpoint is the truth; metrics.json may hold one epoch more
         try:
             with open(os.path.join(run_dir, "metrics.json")) as f:
-                history = json.load(f)["history"][:done]
-        except (OSError, ValueError, KeyError):
+                saved = json.load(f)
+            history = saved["history"][:done]
+            earlier_wall = float(saved.get("wall_time_s", 0.0))   # the earlier invocations' time
+        except (OSError, ValueError, KeyError, TypeError):
             history = []
         if len(history) < done:
             raise CLIError(f"{run_dir!r}: metrics.json has {len(history)} epoch(s) but the checkpoint {done}; "
@@ -245,15 +250,22 @@ def train(args):
         if bar is not None:
             bar.close()
         epoch_time = time.perf_counter() - t0
-        test_acc, test_loss, pred = evaluate(model, x_test, y_test, tta=cfg["tta"])
+        every = cfg.get("eval_every", 1)
+        test_acc = test_loss = None         # epochs between evaluations (--eval-every) have no test metrics
+        if epoch == epochs or (every and epoch % every == 0):
+            test_acc, test_loss, pred = evaluate(model, x_test, y_test, tta=cfg["tta"])
         history.append({"epoch": epoch, "train_loss": loss_sum / seen, "train_acc": correct / seen,
                         "test_loss": test_loss, "test_acc": test_acc, "epoch_time_s": epoch_time,
                         "lr": lr_used})          # the rate of the epoch's last step
-        print(f"epoch {epoch:3d}  train loss {loss_sum / seen:.4f}  train acc {correct / seen:.4f}  "
-              f"test loss {test_loss:.4f}  test acc {test_acc:.4f}  ({epoch_time:.1f} s)", flush=True)
+        tested = "" if test_acc is None else f"  test loss {test_loss:.4f}  test acc {test_acc:.4f}"
+        print(f"epoch {epoch:3d}  train loss {loss_sum / seen:.4f}  train acc {correct / seen:.4f}{tested}  "
+              f"({epoch_time:.1f} s)", flush=True)
         # the metrics so far, then everything needed to go on from here (`--resume`): both files are
         # replaced atomically, in this order, so metrics.json always covers the checkpoint's epochs
-        _write_json(os.path.join(run_dir, "metrics.json"), {"final_test_acc": test_acc, "history": history})
+        last_acc = next((h["test_acc"] for h in reversed(history) if h["test_acc"] is not None), None)
+        _write_json(os.path.join(run_dir, "metrics.json"),
+                    {"final_test_acc": last_acc, "history": history,
+                     "wall_time_s": earlier_wall + time.perf_counter() - started})
         state = {"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch,
                  "rng_state": flambeau.get_rng_state()}
         if scheduler is not None:
@@ -263,10 +275,12 @@ def train(args):
     cm = confusion_matrix(yte, pred, len(classes))
     flambeau.save(model.state_dict(), os.path.join(run_dir, "model.safetensors"))
     metrics = {"final_test_acc": history[-1]["test_acc"], "history": history,
-               "total_train_time_s": sum(h["epoch_time_s"] for h in history), "confusion_matrix": cm.tolist()}
+               "total_train_time_s": sum(h["epoch_time_s"] for h in history),
+               "wall_time_s": earlier_wall + time.perf_counter() - started, "confusion_matrix": cm.tolist()}
     _write_json(os.path.join(run_dir, "metrics.json"), metrics)
     figures = [] if args.no_figures else _figures(run_dir, history, cm, classes)
-    print(f"test accuracy {history[-1]['test_acc']:.4f}; run folder {run_dir} "
+    print(f"test accuracy {history[-1]['test_acc']:.4f} after {metrics['wall_time_s'] / 60:.1f} min; "
+          f"run folder {run_dir} "
           f"(model.safetensors, metrics.json{''.join(', ' + f for f in figures)})")
     return metrics
 
@@ -287,14 +301,16 @@ def _figures(run_dir, history, cm, classes):
     except ImportError:
         return []
     ep = [h["epoch"] for h in history]
+    tested = [h for h in history if h["test_acc"] is not None]     # --eval-every skips epochs
+    ep_test = [h["epoch"] for h in tested]
     fig, ax = plt.subplots(1, 2, figsize=(10, 4))
     ax[0].plot(ep, [h["train_loss"] for h in history], "o-", label="train")
-    ax[0].plot(ep, [h["test_loss"] for h in history], "o-", label="test")
+    ax[0].plot(ep_test, [h["test_loss"] for h in tested], "o-", label="test")
     ax[0].set_xlabel("epoch")
     ax[0].set_ylabel("loss")
     ax[0].legend()
     ax[1].plot(ep, [h["train_acc"] for h in history], "o-", label="train")
-    ax[1].plot(ep, [h["test_acc"] for h in history], "o-", label="test")
+    ax[1].plot(ep_test, [h["test_acc"] for h in tested], "o-", label="test")
     ax[1].set_xlabel("epoch")
     ax[1].set_ylabel("accuracy")
     ax[1].legend()

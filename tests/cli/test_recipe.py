@@ -104,6 +104,33 @@ def test_resume_continues_bit_for_bit(tmp_path):
     assert all(flambeau.equal(wa[k], wb[k]) for k in wa)
 
 
+@pytest.mark.parametrize("every, tested", [(2, [2, 3]), (0, [3])])
+def test_eval_every_skips_test_passes_only(tmp_path, capsys, every, tested):
+    """--eval-every N evaluates every N epochs and after the last (0: only after the last); the
+    training itself is unchanged, bit for bit, and the curves plot the evaluated epochs."""
+    straight = _run(tmp_path, "a", "--epochs", "3", "--augment", "flip")
+    capsys.readouterr()
+    assert main(["train", "--out", str(tmp_path), "--name", "b", "--no-progress", "--epochs", "3",
+                 "--augment", "flip", "--eval-every", str(every)]) == 0
+    printed = [line for line in capsys.readouterr().out.splitlines() if line.startswith("epoch")]
+    m = json.loads((tmp_path / "b" / "metrics.json").read_text())
+    assert [h["epoch"] for h in m["history"] if h["test_acc"] is not None] == tested
+    assert [("test acc" in line) for line in printed] == [e in tested for e in (1, 2, 3)]
+    assert [h["train_loss"] for h in m["history"]] == [h["train_loss"] for h in straight["history"]]
+    assert m["final_test_acc"] == straight["final_test_acc"]
+    assert json.loads((tmp_path / "b" / "config.json").read_text())["eval_every"] == every
+    assert m["wall_time_s"] >= m["total_train_time_s"] > 0
+    assert (tmp_path / "b" / "curves.png").stat().st_size > 0 or not _has_matplotlib()
+
+
+def _has_matplotlib():
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
 class _Stop(Exception):
     pass
 
@@ -151,6 +178,7 @@ def test_threads_option(tmp_path):
     (["--threads", "0"], "--threads must be positive"),
     (["--label-smoothing", "1.5"], "--label-smoothing must be in [0, 1)"),
     (["--batch-size", "0"], "--batch-size must be positive"),
+    (["--eval-every", "-1"], "--eval-every must be 0 or positive"),
     (["--resume", "/nonexistent-run"], "no config.json + checkpoint.safetensors"),
 ])
 def test_recipe_bad_input(argv, message, tmp_path, capsys):
