@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from ..autograd.function import ArrayFunction
+from . import _resample
 from ._util import fmt_shape
 from .._threads import blocks as row_blocks, parallel_for
 from .conv import _blocks, _ntuple
@@ -472,31 +473,27 @@ def _nearest_index(n_in, n_out, scale, exact, dtype):
     return np.minimum(np.floor(src).astype(np.int64), n_in - 1)
 
 
-def _linear_matrix(n_in, n_out, scale, align_corners, dtype):
-    """The (n_out, n_in) matrix of PyTorch's linear interpolation weights along one axis."""
-    t = np.dtype(dtype).type
-    o = np.arange(n_out).astype(dtype)
-    m = np.zeros((n_out, n_in), dtype)
-    if n_in == n_out:
-        m[np.arange(n_out), np.arange(n_out)] = 1
-        return m
-    if align_corners:
-        ratio = t(n_in - 1) / t(n_out - 1) if n_out > 1 else t(0)
-        src = ratio * o
-    else:
-        ratio = t(1.0 / scale) if scale else t(n_in) / t(n_out)
-        src = np.maximum(ratio * (o + t(0.5)) - t(0.5), t(0))
-    i0 = np.minimum(src.astype(np.int64), n_in - 1)
-    l1 = np.clip(src - i0.astype(dtype), t(0), t(1))
-    i1 = i0 + (i0 < n_in - 1)
-    rows = np.arange(n_out)
-    np.add.at(m, (rows, i0), t(1) - l1)   # a tiny (n_out, n_in) matrix, not a batch scatter
-    np.add.at(m, (rows, i1), l1)
-    return m
-
-
 class UpsampleLinear(Separable):
     _node_name = "UpsampleBilinear2DBackward0"
+
+
+class UpsampleBicubic(Separable):
+    _node_name = "UpsampleBicubic2DBackward0"
+
+
+class UpsampleBilinearAa(Separable):
+    _node_name = "UpsampleBilinear2DAaBackward0"
+
+
+class UpsampleBicubicAa(Separable):
+    _node_name = "UpsampleBicubic2DAaBackward0"
+
+
+class UpsampleLanczosAa(Separable):
+    _node_name = "UpsampleLanczos2DAaBackward0"
+
+
+_ANTIALIASED = {"bilinear": UpsampleBilinearAa, "bicubic": UpsampleBicubicAa, "lanczos": UpsampleLanczosAa}
 
 
 _LINEAR_DIMS = {"linear": 1, "bilinear": 2, "trilinear": 3}
@@ -504,26 +501,24 @@ _LINEAR_DIMS = {"linear": 1, "bilinear": 2, "trilinear": 3}
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
                 recompute_scale_factor=None, antialias=False):
-    """``torch.nn.functional.interpolate`` for modes 'nearest', 'nearest-exact', 'linear',
-    'bilinear', 'trilinear' (align_corners) and 'area'; input (N, C, *spatial)."""
+    """``torch.nn.functional.interpolate``, input (N, C, *spatial): modes 'nearest',
+    'nearest-exact', 'area', 'linear'/'bilinear'/'trilinear' and 'bicubic' (``align_corners``),
+    and with ``antialias=True`` (4-D input) antialiased 'bilinear', 'bicubic' and 'lanczos'.
+    Every interpolating mode is one weight matrix per axis (``_resample.py``)."""
     x = input._data
     nd = x.ndim - 2
-    modes = ("nearest", "nearest-exact", "linear", "bilinear", "trilinear", "area", "bicubic")
-    if mode not in modes:
-        raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {x.ndim}D) for "
-                                  f"the modes: nearest | linear | bilinear | bicubic | trilinear | area | "
-                                  f"nearest-exact (got {mode})")
+    unsupported = NotImplementedError(
+        f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {x.ndim}D) for the modes: nearest | "
+        f"linear | bilinear | bicubic | trilinear | lanczos | area | nearest-exact (got {mode})")
+    if mode not in ("nearest", "nearest-exact", "linear", "bilinear", "trilinear", "area", "bicubic", "lanczos"):
+        raise unsupported
     if mode in ("nearest", "nearest-exact", "area") and align_corners is not None:
         raise ValueError("align_corners option can only be set with the interpolating modes: "
                          "linear | bilinear | bicubic | trilinear")
     if nd < 1 or nd > 3:
-        raise NotImplementedError(f"Input Error: Only 3D, 4D and 5D input Tensors supported (got {x.ndim}D) for "
-                                  f"the modes: nearest | linear | bilinear | bicubic | trilinear | area | "
-                                  f"nearest-exact (got {mode})")
+        raise unsupported
     if mode in _LINEAR_DIMS and _LINEAR_DIMS[mode] != nd:
         raise NotImplementedError(f"Got {x.ndim}D input, but {mode} mode needs {_LINEAR_DIMS[mode] + 2}D input")
-    if mode == "bicubic":
-        raise NotImplementedError("interpolate: mode 'bicubic' is not supported by flambeau")
     if size is not None and scale_factor is not None:
         raise ValueError("only one of size or scale_factor should be defined")
     ins = x.shape[2:]
@@ -543,12 +538,29 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
     if any(o <= 0 for o in out):
         raise RuntimeError(f"interpolate: output size {list(out)} for input of size {fmt_shape(x.shape)} "
                            f"should be greater than 0")
+    if antialias and not (mode in ("bilinear", "bicubic", "lanczos") and x.ndim == 4):
+        raise ValueError("Anti-alias option is restricted to bilinear, bicubic, and lanczos modes and requires "
+                         "a 4-D tensor as input")
+    if mode in ("bicubic", "lanczos") and nd != 2:
+        raise unsupported
+    if mode == "lanczos":
+        if align_corners:
+            raise ValueError("Lanczos mode does not support align_corners=True")
+        if not antialias:
+            raise ValueError("Lanczos mode requires antialias=True")
+    corners = builtins.bool(align_corners)
+    if antialias:
+        mats = [_resample.antialias_matrix(n, o, s, corners, mode, x.dtype) for n, o, s in zip(ins, out, scales)]
+        return _ANTIALIASED[mode].apply(input, mats)
+    if mode == "bicubic":
+        mats = [_resample.cubic_matrix(n, o, s, corners, x.dtype) for n, o, s in zip(ins, out, scales)]
+        return UpsampleBicubic.apply(input, mats)
     if mode in ("nearest", "nearest-exact"):
         idxs = [_nearest_index(n, o, s, mode == "nearest-exact", x.dtype) for n, o, s in zip(ins, out, scales)]
         return UpsampleNearest.apply(input, idxs)
     if mode == "area":
         return _adaptive_avg("adaptive_avg_pool", nd, input, out)
-    mats = [_linear_matrix(n, o, s, builtins.bool(align_corners), x.dtype) for n, o, s in zip(ins, out, scales)]
+    mats = [_resample.linear_matrix(n, o, s, corners, x.dtype) for n, o, s in zip(ins, out, scales)]
     return UpsampleLinear.apply(input, mats)
 
 

@@ -42,6 +42,13 @@ GRADCHECK_CASES = {
     "pool.Separable": (lambda lib, x: _F(lib).interpolate(x, scale_factor=1.5, mode="bilinear"), (X,)),
     "pool.AdaptiveMax": (lambda lib, x: _F(lib).adaptive_max_pool2d(x, (2, 3)), (X,)),
     "pool.UpsampleNearest": (lambda lib, x: _F(lib).interpolate(x, scale_factor=2, mode="nearest"), (X,)),
+    "pool.UpsampleBicubic": (lambda lib, x: _F(lib).interpolate(x, size=(7, 3), mode="bicubic"), (X,)),
+    "pool.UpsampleBilinearAa": (lambda lib, x: _F(lib).interpolate(x, size=(2, 8), mode="bilinear", antialias=True),
+                                (X,)),
+    "pool.UpsampleBicubicAa": (lambda lib, x: _F(lib).interpolate(x, size=(3, 2), mode="bicubic", antialias=True),
+                               (X,)),
+    "pool.UpsampleLanczosAa": (lambda lib, x: _F(lib).interpolate(x, size=(4, 7), mode="lanczos", antialias=True),
+                               (X,)),
     "pool.UpsampleLinear": (lambda lib, x: _F(lib).interpolate(x, size=(7, 8), mode="bilinear", align_corners=False),
                             (X,)),
 }

@@ -113,6 +113,15 @@ INTERP = [
     dict(scale_factor=0.6, mode="bilinear"),
     dict(scale_factor=1.5, mode="bilinear", recompute_scale_factor=True),
     dict(size=(3, 4), mode="area"),
+    dict(scale_factor=2, mode="bicubic"),
+    dict(size=(5, 13), mode="bicubic", align_corners=True),
+    dict(scale_factor=0.6, mode="bicubic"),                      # taps clamped at both borders
+    dict(size=(4, 3), mode="bilinear", antialias=True),
+    dict(size=(20, 5), mode="bilinear", antialias=True, align_corners=True),
+    dict(scale_factor=0.4, mode="bicubic", antialias=True),
+    dict(size=(3, 17), mode="bicubic", antialias=True, align_corners=True),
+    dict(size=(4, 3), mode="lanczos", antialias=True),
+    dict(scale_factor=1.6, mode="lanczos", antialias=True),
 ]
 
 
@@ -137,6 +146,40 @@ def test_interpolate_errors():
         P.interpolate(x, size=3, align_corners=True)
     with pytest.raises(NotImplementedError, match="Got 4D input, but linear mode needs 3D input"):
         P.interpolate(x, size=3, mode="linear")
+    with pytest.raises(ValueError, match="Anti-alias option is restricted to bilinear, bicubic, and lanczos"):
+        P.interpolate(x, size=3, mode="nearest", antialias=True)
+    with pytest.raises(ValueError, match="Anti-alias option is restricted"):
+        P.interpolate(flambeau.zeros(1, 1, 4), size=3, mode="linear", antialias=True)
+    with pytest.raises(ValueError, match="Lanczos mode requires antialias=True"):
+        P.interpolate(x, size=3, mode="lanczos")
+    with pytest.raises(ValueError, match="Lanczos mode does not support align_corners=True"):
+        P.interpolate(x, size=3, mode="lanczos", antialias=True, align_corners=True)
+    with pytest.raises(NotImplementedError, match=r"Only 3D, 4D and 5D input .* \(got 5D\) .* \(got bicubic\)"):
+        P.interpolate(flambeau.zeros(1, 1, 4, 4, 4), size=3, mode="bicubic")
+
+
+@pytest.mark.parametrize("mode, antialias, node", [
+    ("bicubic", False, "UpsampleBicubic2DBackward0"),
+    ("bilinear", True, "UpsampleBilinear2DAaBackward0"),
+    ("bicubic", True, "UpsampleBicubic2DAaBackward0"),
+    ("lanczos", True, "UpsampleLanczos2DAaBackward0"),
+])
+def test_interpolate_node_names_follow_torch(mode, antialias, node):
+    for lib in (flambeau, torch):
+        x = lib.ones(1, 1, 6, 6, requires_grad=True)
+        assert F(lib).interpolate(x, size=(3, 4), mode=mode, antialias=antialias).grad_fn.name() == node
+
+
+def test_antialiased_downsampling_removes_aliasing():
+    """One-pixel stripes shrunk 3x: plain bilinear lands on single pixels and keeps a
+    full-contrast alias (0, 1, 0, 1 ...); the antialiased filter averages each output's six
+    pixels to near the mean."""
+    row = np.tile(np.array([0.0, 1.0], np.float32), 24)
+    x = flambeau.from_numpy(np.ascontiguousarray(np.broadcast_to(row, (1, 1, 3, 48))))
+    plain = P.interpolate(x, size=(1, 16), mode="bilinear").numpy().ravel()
+    smooth = P.interpolate(x, size=(1, 16), mode="bilinear", antialias=True).numpy().ravel()
+    assert plain.max() - plain.min() == 1.0
+    assert np.abs(smooth - 0.5).max() < 0.1
 
 
 # ---------------------------------------------------------------------------- gradcheck (float64)
@@ -155,6 +198,9 @@ def test_gradcheck_interpolate():
     assert gradcheck(lambda lib, x: P.interpolate(x, scale_factor=1.5), x)
     assert gradcheck(lambda lib, x: P.interpolate(x, size=(5, 3), mode="bilinear"), x)
     assert gradcheck(lambda lib, x: P.interpolate(x, size=(5, 7), mode="bilinear", align_corners=True), x)
+    assert gradcheck(lambda lib, x: P.interpolate(x, size=(5, 2), mode="bicubic"), x)
+    assert gradcheck(lambda lib, x: P.interpolate(x, size=(2, 7), mode="bicubic", align_corners=True), x)
+    assert gradcheck(lambda lib, x: P.interpolate(x, size=(2, 3), mode="bicubic", antialias=True), x)
 
 
 # ---------------------------------------------------------------------------- errors

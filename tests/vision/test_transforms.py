@@ -138,7 +138,28 @@ def test_resize_matches_torch_interpolate():
     r = T.Resize((4, 4))(u8)
     assert r.dtype == np.uint8 and r.shape == (4, 4, 3)
     with pytest.raises(ValueError, match="interpolation"):
-        T.Resize(4, interpolation=T.InterpolationMode.BICUBIC)
+        T.Resize(4, interpolation=T.InterpolationMode.LANCZOS)
+    with pytest.raises(ValueError, match="interpolation"):
+        T.RandomRotation(10, interpolation=T.InterpolationMode.BICUBIC)
+
+
+@pytest.mark.parametrize("antialias", [True, False])
+@pytest.mark.parametrize("mode", ["bilinear", "bicubic"])
+def test_resize_modes_match_torch_interpolate(mode, antialias):
+    """torchvision's tensor resize is interpolate(align_corners=False, antialias=...); uint8
+    images are resized in float32, rounded and clipped (bicubic overshoots past 0 and 255)."""
+    x = np.random.default_rng(1).random((3, 11, 13)).astype(np.float32)
+    interp = T.InterpolationMode(mode)
+    for size in [(22, 26), (5, 6), (11, 4), (17, 13)]:
+        out = T.Resize(size, interpolation=interp, antialias=antialias)(flambeau.tensor(x)).numpy()
+        ref = TF.interpolate(torch.tensor(x)[None], size=size, mode=mode, antialias=antialias)[0]
+        np.testing.assert_allclose(out, ref.numpy(), rtol=1e-5, atol=2e-6)
+    u8 = (np.arange(11 * 13 * 3).reshape(11, 13, 3) % 2 * 255).astype(np.uint8)    # sharp edges: overshoot
+    out = T.Resize((7, 20), interpolation=interp, antialias=antialias)(u8)
+    ref = TF.interpolate(torch.tensor(u8, dtype=torch.float32).permute(2, 0, 1)[None], size=(7, 20), mode=mode,
+                         antialias=antialias)[0].permute(1, 2, 0).round().clamp(0, 255).numpy()
+    assert out.dtype == np.uint8
+    assert np.abs(out.astype(np.int64) - ref.astype(np.int64)).max() <= 1     # float rounding at .5
 
 
 def _torchvision_grid(matrix, w, h, ow, oh):

@@ -20,6 +20,7 @@ import numpy as np
 
 from ..._tensor import Tensor, _wrap
 from ... import _dtype as D
+from ...ops import _resample
 
 
 class InterpolationMode(enum.Enum):
@@ -33,19 +34,22 @@ class InterpolationMode(enum.Enum):
 
 
 _SUPPORTED_INTERP = (InterpolationMode.NEAREST, InterpolationMode.BILINEAR)
+# resizing is separable (one weight matrix per axis) and takes bicubic too; rotations and affine
+# warps sample a grid, which torchvision limits to nearest and bilinear
+_RESIZE_INTERP = _SUPPORTED_INTERP + (InterpolationMode.BICUBIC,)
 
 
-def _interp(mode, where):
+def _interp(mode, where, supported=_SUPPORTED_INTERP):
     if isinstance(mode, str):
         try:
             mode = InterpolationMode(mode)
         except ValueError:
             raise ValueError(f"{where}: unknown interpolation {mode!r}") from None
     if isinstance(mode, int) and not isinstance(mode, InterpolationMode):  # PIL constants
-        mode = {0: InterpolationMode.NEAREST, 2: InterpolationMode.BILINEAR}.get(mode, mode)
-    if mode not in _SUPPORTED_INTERP:
+        mode = {0: InterpolationMode.NEAREST, 2: InterpolationMode.BILINEAR, 3: InterpolationMode.BICUBIC}.get(mode, mode)
+    if mode not in supported:
         raise ValueError(f"{where}: interpolation {mode} is not supported; flambeau implements "
-                         "InterpolationMode.NEAREST and InterpolationMode.BILINEAR")
+                         + ", ".join(f"InterpolationMode.{m.name}" for m in supported))
     return mode
 
 
@@ -385,20 +389,6 @@ def _nearest_index(in_size, out_size):
     return np.minimum(idx, in_size - 1)
 
 
-def _linear_weights(in_size, out_size, antialias, dt):
-    """(out, in) matrix of triangle-filter weights (half-pixel centres; widened by the scale when
-    downsampling with antialias, as PIL and PyTorch's antialiased resize do)."""
-    scale = in_size / out_size
-    support = scale if (antialias and scale > 1) else 1.0
-    centers = (np.arange(out_size) + 0.5) * scale
-    x = (np.arange(in_size)[None, :] + 0.5 - centers[:, None]) / support
-    wts = np.clip(1.0 - np.abs(x), 0.0, None)
-    sums = wts.sum(axis=1, keepdims=True)
-    # no tap left (cannot happen for valid sizes): use the nearest pixel
-    wts = np.where(sums > 0, wts / np.where(sums > 0, sums, 1), 0)
-    return wts.astype(dt)
-
-
 def _resize_arr(arr, oh, ow, interpolation, antialias=True):
     h, w = arr.shape[-2:]
     if (oh, ow) == (h, w):
@@ -408,17 +398,24 @@ def _resize_arr(arr, oh, ow, interpolation, antialias=True):
     dt = arr.dtype
     wd = _float_work_dtype(dt)
     x = arr.astype(wd, copy=False)
+    mode = interpolation.value
+
+    def weights(n, o):      # torch.nn.functional.interpolate's, with align_corners=False
+        if antialias:
+            return _resample.antialias_matrix(n, o, None, False, mode, wd)
+        make = _resample.cubic_matrix if mode == "bicubic" else _resample.linear_matrix
+        return make(n, o, None, False, wd)
     if ow != w:
-        x = x @ _linear_weights(w, ow, antialias, wd).T
+        x = x @ weights(w, ow).T
     if oh != h:
-        x = np.swapaxes(np.swapaxes(x, -1, -2) @ _linear_weights(h, oh, antialias, wd).T, -1, -2)
-    return _cast_back(np.ascontiguousarray(x), dt)
+        x = np.swapaxes(np.swapaxes(x, -1, -2) @ weights(h, oh).T, -1, -2)
+    return _cast_back(np.ascontiguousarray(x), dt)     # rounds and clips bicubic's overshoot
 
 
 def resize(img, size, interpolation=InterpolationMode.BILINEAR, max_size=None, antialias=True):
-    """Resize to ``size`` ((h, w), or the smaller edge for an int) with nearest or bilinear
-    interpolation (antialiased when downsampling, like torchvision's default)."""
-    interpolation = _interp(interpolation, "resize")
+    """Resize to ``size`` ((h, w), or the smaller edge for an int) with nearest, bilinear or
+    bicubic interpolation (``antialias``: torchvision's default, filtered when downsampling)."""
+    interpolation = _interp(interpolation, "resize", _RESIZE_INTERP)
     arr, back = _chw(img, "resize")
     h, w = arr.shape[-2:]
     oh, ow = _resize_output_size(h, w, size, max_size)

@@ -155,7 +155,7 @@ class Resize:
             raise ValueError("If size is a sequence, it should have 1 or 2 values")
         self.size = size
         self.max_size = max_size
-        self.interpolation = F._interp(interpolation, "Resize")
+        self.interpolation = F._interp(interpolation, "Resize", F._RESIZE_INTERP)
         self.antialias = antialias
 
     def __call__(self, img):
@@ -245,7 +245,7 @@ class RandomResizedCrop:
             raise TypeError("Ratio should be a sequence")
         if scale[0] > scale[1] or ratio[0] > ratio[1]:
             warnings.warn("Scale and ratio should be of kind (min, max)")
-        self.interpolation = F._interp(interpolation, "RandomResizedCrop")
+        self.interpolation = F._interp(interpolation, "RandomResizedCrop", F._RESIZE_INTERP)
         self.antialias = antialias
         self.scale = scale
         self.ratio = ratio
