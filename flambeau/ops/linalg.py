@@ -275,9 +275,13 @@ def einsum(equation, *operands):
         eq = eq + "->" + ("..." if "..." in equation else "") + out
     if "." in eq:
         eq = _expand_ellipsis(eq, operands, equation)
-    for s in eq.split("->")[0].split(","):
-        if len(set(s)) != len(s):
-            raise NotImplementedError(f"einsum: repeated indices within one operand ({s!r}) are not supported")
+    ins, out = eq.split("->")
+    subs = ins.split(",")
+    if len(subs) != len(operands):
+        raise RuntimeError(f"einsum(): {len(subs)} operand(s) in the equation {equation!r} but {len(operands)} given")
+    if any(len(set(s)) != len(s) for s in subs):
+        subs, operands = zip(*[_diagonals(s, o, k) for k, (s, o) in enumerate(zip(subs, operands))])
+        eq = ",".join(subs) + "->" + out
     from .. import _dtype as D
     from .elementwise import to_dtype
     dt = D.result_type(*operands).np
@@ -287,6 +291,22 @@ def einsum(equation, *operands):
     except ValueError as e:
         raise RuntimeError(f"einsum(): {e} (equation {equation!r}, operand shapes "
                            f"{[list(o.shape) for o in operands]})") from None
+
+
+def _diagonals(s, op, k):
+    """An index repeated within one operand ('ii->i', 'bii->b') walks that operand's diagonal:
+    take it as a view (``diagonal``, differentiable, appended as the last dim, as PyTorch does)
+    until every index of the operand is distinct."""
+    while len(set(s)) != len(s):
+        c = next(c for c in s if s.count(c) > 1)
+        i = s.index(c)
+        j = s.index(c, i + 1)
+        if op.shape[i] != op.shape[j]:
+            raise RuntimeError(f"einsum(): subscript {c} is repeated for operand {k} but the sizes don't match, "
+                               f"{op.shape[j]} != {op.shape[i]}")
+        op = op.diagonal(0, i, j)
+        s = s[:i] + s[i + 1:j] + s[j + 1:] + c
+    return s, op
 
 
 def _expand_ellipsis(eq, operands, equation):

@@ -123,6 +123,14 @@ EINSUM = [
     ("i...->...", [(3, 2, 2)]),
     ("...i,i", [(2, 3, 4), (4,)]),
     ("i...,i...->", [(2, 1, 3), (2, 4, 3)]),               # a size-1 '...' dim summed out: its grad spreads
+    # an index repeated within one operand walks its diagonal
+    ("ii->i", [(4, 4)]),
+    ("ii", [(4, 4)]),                                       # implicit output: the trace
+    ("bii->b", [(3, 4, 4)]),
+    ("ii,ij->j", [(4, 4), (4, 5)]),
+    ("ijji->ij", [(2, 3, 3, 2)]),
+    ("iji->ji", [(4, 2, 4)]),
+    ("...ii->...i", [(2, 3, 3)]),
 ]
 
 
@@ -148,6 +156,9 @@ def test_einsum_errors():
         for lib, args in ((flambeau, ops), (torch, [torch.ones(*o.shape) for o in ops])):
             with pytest.raises(RuntimeError):
                 lib.einsum(eq, *args)
+    for lib in (flambeau, torch):
+        with pytest.raises(RuntimeError, match="subscript i is repeated for operand 0 but the sizes don't match, 3 != 2"):
+            lib.einsum("ii", lib.ones(2, 3))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
