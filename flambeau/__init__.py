@@ -39,7 +39,7 @@ from .ops import (  # noqa: F401
     broadcast_to, broadcast_tensors, squeeze, unsqueeze, narrow, select, split, chunk, tensor_split, unbind,
     diagonal, cat, concat, concatenate, stack, hstack, vstack, repeat_interleave, tile, flip, fliplr, flipud,
     roll, tril, triu, sort, argsort, topk, kthvalue,
-    gather, scatter, scatter_add, index_select, take, take_along_dim, masked_fill, masked_select, nonzero,
+    gather, scatter, scatter_add, scatter_reduce, index_select, take, take_along_dim, masked_fill, masked_select, nonzero,
     argwhere, index_add, index_fill, index_put,
     matmul, mm, bmm, mv, dot, inner, vdot, outer, ger, addmm, einsum, tensordot,
 )

@@ -21,7 +21,7 @@ nan_to_num clone sum mean nansum prod max min amax amin argmax argmin var std no
 log_softmax cumsum cumprod all any count_nonzero median view view_as reshape reshape_as flatten ravel
 unflatten permute transpose swapaxes swapdims t movedim moveaxis expand expand_as broadcast_to squeeze
 unsqueeze narrow select split chunk tensor_split unbind diagonal repeat tile repeat_interleave flip
-fliplr flipud roll tril triu sort argsort topk kthvalue gather scatter scatter_add index_select take
+fliplr flipud roll tril triu sort argsort topk kthvalue gather scatter scatter_add scatter_reduce index_select take
 take_along_dim masked_fill masked_select nonzero argwhere index_add index_fill index_put matmul mm bmm mv
 dot inner outer ger addmm
 """.split()
@@ -33,7 +33,7 @@ _ALIASES = {"subtract": "sub", "multiply": "mul", "divide": "div", "arccos": "ac
 _INPLACE = """
 floor_divide remainder fmod pow neg abs exp log log1p expm1 sqrt rsqrt sin cos tanh sigmoid reciprocal
 square relu sign floor ceil trunc round clamp clip clamp_min clamp_max lerp masked_fill scatter
-scatter_add index_fill index_add index_put tril triu exp2 log2 log10 erf
+scatter_add scatter_reduce index_fill index_add index_put tril triu exp2 log2 log10 erf
 """.split()
 
 _UFUNCS = {"add_": (np.add, "add"), "sub_": (np.subtract, "sub"), "mul_": (np.multiply, "mul"),

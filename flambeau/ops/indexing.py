@@ -298,8 +298,12 @@ def scatter(input, dim, index, src=None, *, value=None, reduce=None):
     d = norm_dim(dim, input._data.ndim, "scatter")
     if reduce == "add":
         return scatter_add(input, dim, index, src)
+    if reduce == "multiply":
+        if not isinstance(src, Tensor):
+            src = _wrap(np.full(idx.shape, src, dtype=input._data.dtype))
+        return scatter_reduce(input, dim, index, src, "prod")
     if reduce is not None:
-        raise NotImplementedError(f"scatter(reduce={reduce!r}) is not implemented; use 'add'")
+        raise RuntimeError(f"reduce argument must be either add or multiply, got {reduce}")
     if not isinstance(src, Tensor):
         src = np.asarray(src, dtype=input._data.dtype)
     elif src._data.dtype != input._data.dtype:
@@ -318,6 +322,109 @@ def scatter_add(input, dim, index, src):
         raise RuntimeError("scatter_add(): Expected self.dtype to be equal to src.dtype")
     _check_scatter(input._data, d, idx, src._data, "scatter_add")
     return Scatter.apply(input, src, d, idx, True)
+
+
+# the value a position starts from when include_self=False: the reduction's identity
+def _reduce_identity(reduce, dtype):
+    if reduce in ("sum", "mean"):
+        return 0
+    if reduce == "prod":
+        return 1
+    big = np.inf if dtype.kind == "f" else (np.iinfo(dtype).max if dtype.kind in "iu" else True)
+    small = -np.inf if dtype.kind == "f" else (np.iinfo(dtype).min if dtype.kind in "iu" else False)
+    return small if reduce == "amax" else big
+
+
+_REDUCE_UFUNC = {"sum": np.add, "mean": np.add, "prod": np.multiply, "amax": np.maximum, "amin": np.minimum}
+
+
+def _scatter_reduce_arrays(x, axis, idx, src, reduce, include_self):
+    """``x.scatter_reduce(axis, idx, src, reduce, include_self)`` on arrays: an unbuffered
+    ``ufunc.at`` accumulates every duplicate index; 'mean' divides by the count (floor
+    division for integers, as PyTorch)."""
+    out = x.copy()
+    full = list(np.indices(idx.shape, sparse=True))
+    full[axis] = idx
+    full = tuple(full)
+    region = src[tuple(slice(0, n) for n in idx.shape)]
+    if not include_self:
+        out[full] = _reduce_identity(reduce, out.dtype)
+    _REDUCE_UFUNC[reduce].at(out, full, region)
+    if reduce == "mean":
+        count = np.ones(x.shape, np.int64) if include_self else np.zeros(x.shape, np.int64)
+        np.add.at(count, full, 1)
+        count = np.maximum(count, 1)
+        out = out // count.astype(out.dtype) if out.dtype.kind in "iub" else (out / count).astype(out.dtype)
+    return out, full, region
+
+
+class ScatterReduce(ArrayFunction):
+    """``scatter_reduce``; the gradients are PyTorch's (``scatter_reduce_backward``): 'prod'
+    divides the result by each factor, with zeros handled exactly (a lone zero gets the product
+    of the others, two zeros give 0); 'amax'/'amin' share the gradient evenly among ties."""
+
+    _node_name = "ScatterReduceBackward0"
+
+    @staticmethod
+    def forward(ctx, x, src, axis, idx, reduce, include_self):
+        out, _, _ = _scatter_reduce_arrays(x, axis, idx, src, reduce, include_self)
+        ctx.meta = (x, src, out, axis, idx, reduce, include_self)
+        return out
+
+    @staticmethod
+    def backward(ctx, g):
+        x, src, out, axis, idx, reduce, include_self = ctx.meta
+        full = list(np.indices(idx.shape, sparse=True))
+        full[axis] = idx
+        full = tuple(full)
+        region = src[tuple(slice(0, n) for n in idx.shape)]
+
+        def scatter_add(values):            # zeros shaped like x, + values at the scattered positions
+            acc = np.zeros(x.shape, g.dtype)
+            np.add.at(acc, full, values)
+            return acc
+        if reduce == "sum":
+            gx, gs = g, g[full]
+        elif reduce == "mean":
+            n = scatter_add(np.ones(idx.shape, g.dtype)) + (1 if include_self else 0)
+            gx = g / np.maximum(n, 1)
+            gs = gx[full]
+        elif reduce in ("amax", "amin"):
+            self_is = (x == out).astype(g.dtype)
+            src_is = (region == out[full]).astype(g.dtype)
+            share = g / (self_is + scatter_add(src_is))
+            gx, gs = self_is * share, src_is * share[full]
+        else:                               # prod
+            masked_self = np.where(x == 0, 1, x)
+            others = _scatter_reduce_arrays(masked_self, axis, idx, src, reduce, include_self)[0]
+            gx = g * others / masked_self
+            zero = region == 0
+            lone = zero & (scatter_add(zero.astype(g.dtype))[full] == 1)
+            without = _scatter_reduce_arrays(x, axis, idx, np.where(lone, 1, region), reduce, include_self)[0]
+            gs = np.where(lone, (g * without)[full], (g * out)[full] / np.where(zero, 1, region))
+        if not include_self:
+            gx = gx.copy()
+            gx[full] = 0
+        gsrc = np.zeros(src.shape, g.dtype)
+        gsrc[tuple(slice(0, n) for n in idx.shape)] = gs
+        return gx, gsrc
+
+
+def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
+    """``torch.scatter_reduce``: ``input`` with ``src`` reduced into it along ``dim`` at
+    ``index`` by 'sum', 'prod', 'mean', 'amax' or 'amin' (``include_self``: whether input's own
+    value at a scattered position takes part)."""
+    if reduce not in _REDUCE_UFUNC:
+        raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got {reduce}")
+    idx = _check_index_tensor(index, "scatter_reduce")
+    d = norm_dim(dim, input._data.ndim, "scatter_reduce")
+    if not isinstance(src, Tensor):
+        raise TypeError(f"scatter_reduce(): argument 'src' must be Tensor, not {type(src).__name__}")
+    if src._data.dtype != input._data.dtype:
+        raise RuntimeError(f"scatter(): Expected self.dtype to be equal to src.dtype (got {input._data.dtype} "
+                           f"and {src._data.dtype})")
+    _check_scatter(input._data, d, idx, src._data, "scatter_reduce")
+    return ScatterReduce.apply(input, src, d, idx, reduce, builtins.bool(include_self))
 
 
 class IndexSelect(ArrayFunction):

@@ -161,6 +161,9 @@ CASES = {
     "indexing._IndexAccumulate": (lambda lib, a, v: a.index_put((_L(lib, [1, 1]),), v, accumulate=True), (X, V)),
     "indexing.Gather": (lambda lib, a: a.gather(1, _L(lib, [[0, 0], [3, 1], [2, 2]])), (X,)),
     "indexing.Scatter": (lambda lib, a, s: a.scatter_add(1, _L(lib, [[0, 0], [3, 1], [2, 2]]), s[:, :2]), (X, Y)),
+    "indexing.ScatterReduce": (lambda lib, a, s: a.scatter_reduce(1, _L(lib, [[0, 0], [3, 1], [2, 2]]), s[:, :2],
+                                                                  "prod", include_self=False)
+                               + a.scatter_reduce(0, _L(lib, [[1, 0, 1, 2]]), s[:1], "amax"), (X, Y)),
     "indexing.IndexSelect": (lambda lib, a: a.index_select(0, _L(lib, [2, 2, 0])), (X,)),
     "indexing.MaskedFill": (lambda lib, a, v: a.masked_fill(a > 0.5, v.sum()), (X, V)),
     "indexing.IndexAdd": (lambda lib, a, s: a.index_add(0, _L(lib, [0, 0, 2]), s), (X, Y)),

@@ -318,6 +318,44 @@ def test_scatter(dtype):
     check(lambda lib, a, s: a.scatter(0, lib.tensor(idx), s, reduce="add"), x, src, grad=False)
 
 
+@pytest.mark.parametrize("include_self", [True, False])
+@pytest.mark.parametrize("reduce", ["sum", "prod", "mean", "amax", "amin"])
+def test_scatter_reduce(reduce, include_self):
+    """Values and gradients against PyTorch, duplicate targets included; zeros (prod: a lone zero
+    and two zeros in one product) and ties (amax/amin share the gradient) drawn on purpose."""
+    rng = np.random.default_rng(3)
+    idx = np.array([[0, 1, 2, 0, 3], [0, 0, 2, 1, 3], [3, 0, 2, 1, 3]])
+    x, src = np.round(rng.standard_normal((4, 5)) * 2), np.round(rng.standard_normal((3, 5)) * 2)
+    x[0, 0], src[0, 0], src[1, 1], src[2, 1] = 0, 0, 0, 0
+    for dtype in (np.float32, np.float64):
+        check(lambda lib, a, s: a.scatter_reduce(0, lib.tensor(idx), s, reduce, include_self=include_self),
+              x.astype(dtype), src.astype(dtype))
+    check(lambda lib, a, s: lib.scatter_reduce(a, 1, lib.tensor(idx[:, :3]), s[:, :3], reduce,
+                                               include_self=include_self), x[:3], src, noncontiguous=True)
+    # integers: 'mean' divides with floor, as PyTorch
+    xi, si = x.astype(np.int64), src.astype(np.int64)
+    out = flambeau.tensor(xi).scatter_reduce(0, flambeau.tensor(idx), flambeau.tensor(si), reduce,
+                                            include_self=include_self)
+    ref = torch.tensor(xi).scatter_reduce(0, torch.tensor(idx), torch.tensor(si), reduce, include_self=include_self)
+    np.testing.assert_array_equal(out.numpy(), ref.numpy())
+
+
+def test_scatter_reduce_inplace_multiply_and_errors():
+    x, src = rand(3, 4), rand(2, 4, seed=1)
+    idx = np.array([[0, 1, 2, 0], [0, 0, 2, 1]])
+    check(lambda lib, a, s: (a * 1).scatter_reduce_(0, lib.tensor(idx), s, "amax"), x, src)
+    check(lambda lib, a, s: a.scatter(0, lib.tensor(idx), s, reduce="multiply"), x, src, grad=False)
+    check(lambda lib, a: a.scatter(0, lib.tensor(idx), 3.0, reduce="multiply"), x, grad=False)
+    for lib in (flambeau, torch):
+        a, s = lib.ones(3, 4), lib.ones(2, 4)
+        with pytest.raises(RuntimeError, match="reduce argument must be either sum, prod, mean, amax or amin"):
+            a.scatter_reduce(0, lib.tensor(idx), s, "maximum")
+        with pytest.raises(RuntimeError, match="Expected self.dtype to be equal to src.dtype"):
+            a.scatter_reduce(0, lib.tensor(idx), s.double(), "sum")
+        with pytest.raises(RuntimeError, match="out of bounds|index 5"):
+            a.scatter_reduce(0, lib.tensor([[5, 0, 0, 0]]), s, "sum")
+
+
 def test_scatter_inplace():
     def f(lib, x, s):
         y = x * 1
