@@ -45,6 +45,10 @@ from .ops import (  # noqa: F401
 )
 from .serialization import save, load  # noqa: F401
 from . import autograd, backends, cuda, accelerator, mps, ops  # noqa: F401,E402
+from . import linalg  # noqa: E402  (torch.linalg)
+from .linalg import TOPLEVEL as _LINALG_TOPLEVEL  # noqa: E402
+globals().update(_LINALG_TOPLEVEL)         # torch.det, torch.inverse, torch.svd, torch.logdet ...
+linalg.install_methods(Tensor)
 from . import nn, optim, utils  # noqa: F401,E402  (torch.nn, torch.optim, torch.utils after `import torch`)
 from . import multiprocessing  # noqa: F401,E402
 from . import profiler  # noqa: F401,E402  (torch.profiler)

@@ -1,0 +1,377 @@
+"""``torch.linalg``: norms, inverses, solvers and decompositions, batched over leading dims.
+
+The differentiable core (inv, det, slogdet, solve, solve_triangular, cholesky, eigh, svd,
+svdvals, qr) is one Function each in ``ops/decomp.py``; everything else here is composed from
+them and the ordinary ops, so it is differentiable too.
+"""
+from __future__ import annotations
+
+import builtins
+import math
+from collections import namedtuple
+
+import numpy as np
+
+from . import _creation as C, ops
+from ._tensor import Tensor, _wrap
+from .ops import decomp as _d
+from .ops.decomp import LinAlgError
+
+__all__ = ["LinAlgError", "cholesky", "cond", "cross", "det", "diagonal", "eigh", "eigvalsh", "inv", "matmul",
+           "matrix_norm", "matrix_power", "matrix_rank", "multi_dot", "norm", "pinv", "qr", "slogdet", "solve",
+           "solve_triangular", "svd", "svdvals", "vecdot", "vector_norm"]
+
+
+def _named(name, fields):
+    cls = namedtuple(name, fields)
+    cls.__repr__ = lambda self: (f"flambeau.return_types.{name}(\n"
+                                 + ",\n".join(f"{f}={getattr(self, f)!r}" for f in fields) + ")")
+    return cls
+
+
+SlogdetResult = _named("linalg_slogdet", ["sign", "logabsdet"])
+EighResult = _named("linalg_eigh", ["eigenvalues", "eigenvectors"])
+SvdResult = _named("linalg_svd", ["U", "S", "Vh"])
+QrResult = _named("linalg_qr", ["Q", "R"])
+
+
+def _square(A, op):
+    _d.check_square(A._data, op)
+    _d.check_float(A._data, op)
+
+
+# ---------------------------------------------------------------------------- inverses and solvers
+def inv(A, *, out=None):
+    """A^-1 of each square matrix; :class:`LinAlgError` if one is singular."""
+    _square(A, "linalg.inv")
+    return _d.Inv.apply(A)
+
+
+def det(A):
+    _square(A, "linalg.det")
+    return _d.Det.apply(A)
+
+
+def slogdet(A):
+    """(sign, log|det A|): the determinant without overflow; differentiable in log|det A|."""
+    _square(A, "linalg.slogdet")
+    return SlogdetResult(*_d.Slogdet.apply(A))
+
+
+def _is_vector_rhs(A, B):
+    # PyTorch: B is a batch of vectors when B.ndim == 1 or B.shape == A.shape[:-1]
+    return B.ndim == 1 or (B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1]))
+
+
+def solve(A, B, *, left=True, out=None):
+    """X with A X = B (``left=False``: X A = B); B a matrix or a (batch of) vector(s)."""
+    _square(A, "linalg.solve")
+    vector = _is_vector_rhs(A, B)
+    b = B.unsqueeze(-1) if vector else B
+    if not left:
+        if vector:
+            raise RuntimeError("linalg.solve: Vector broadcasting of the left hand side is not supported for "
+                               "left=False. In this case linalg.solve is equivalent to B / A.squeeze(-1)")
+        return solve(A.mT, B.mT).mT
+    n = A.shape[-1]
+    if b.ndim < 2 or b.shape[-2] != n:
+        raise RuntimeError(f"linalg.solve: Incompatible shapes of A and B for the equation AX = B "
+                           f"({A.shape[-2]}x{A.shape[-1]} and {'x'.join(str(s) for s in B.shape[-2:])})")
+    if b._data.dtype != A._data.dtype:
+        raise RuntimeError(f"linalg.solve: Expected A and B to have the same dtype, but found A of type "
+                           f"{A.dtype} and B of type {B.dtype} instead")
+    x = _d.Solve.apply(A, b)
+    return x.squeeze(-1) if vector else x
+
+
+def solve_triangular(A, B, *, upper, left=True, unitriangular=False, out=None):
+    """X with A X = B (``left=False``: X A = B) for triangular A: only A's ``upper`` (or lower)
+    triangle is read, its diagonal taken as ones with ``unitriangular``."""
+    _square(A, "linalg.solve_triangular")
+    if B.ndim < 2:
+        raise RuntimeError("linalg.solve_triangular: The input tensor B must have at least 2 dimensions.")
+    if not left:
+        return solve_triangular(A.mT, B.mT, upper=not upper, unitriangular=unitriangular).mT
+    if B.shape[-2] != A.shape[-1]:
+        raise RuntimeError(f"linalg.solve_triangular: Incompatible shapes of A and B for the equation AX = B "
+                           f"({A.shape[-2]}x{A.shape[-1]} and {B.shape[-2]}x{B.shape[-1]})")
+    return _d.SolveTriangular.apply(A, B, builtins.bool(upper), builtins.bool(unitriangular))
+
+
+def pinv(A, *, atol=None, rtol=None, hermitian=False, out=None):
+    """The Moore-Penrose pseudo-inverse from the SVD: singular values at or below
+    max(atol, rtol * largest) are treated as zero (default rtol: eps * max(m, n))."""
+    _d.check_float(A._data, "linalg.pinv")
+    U, S, Vh = svd(A, full_matrices=False)
+    tol = _tolerance(A, S, atol, rtol)
+    keep = S > tol
+    s_inv = ops.where(keep, 1 / ops.where(keep, S, C.ones_like(S)), C.zeros_like(S))
+    return (Vh.mT * s_inv.unsqueeze(-2)) @ U.mT
+
+
+def _tolerance(A, S, atol, rtol):
+    """PyTorch's rank cut-off: max(atol, rtol * sigma_max), per matrix, as a (..., 1) tensor."""
+    smax = S.amax(dim=-1, keepdim=True).detach() if S.shape[-1] else C.zeros(S.shape[:-1] + (1,), dtype=S.dtype)
+    if rtol is None:
+        rtol = (np.finfo(A._data.dtype).eps * builtins.max(A.shape[-2:])) if atol is None or (not isinstance(atol, Tensor) and atol <= 0) else 0.0
+    rt = rtol * smax if not isinstance(rtol, Tensor) else rtol.unsqueeze(-1) * smax
+    if atol is None:
+        return rt
+    at = atol.unsqueeze(-1) if isinstance(atol, Tensor) else C.full_like(rt, atol)
+    return ops.maximum(at, rt)
+
+
+def matrix_rank(A, *, atol=None, rtol=None, hermitian=False, out=None):
+    """The number of singular values above the tolerance of :func:`pinv` (int64)."""
+    _d.check_float(A._data, "linalg.matrix_rank")
+    S = svdvals(A.detach())
+    return (S > _tolerance(A, S, atol, rtol)).sum(dim=-1)
+
+
+def matrix_power(A, n):
+    """A^n by repeated squaring (A^-|n| for negative n; the identity for 0)."""
+    _d.check_square(A._data, "linalg.matrix_power")
+    if not isinstance(n, (int, np.integer)):
+        raise TypeError(f"linalg.matrix_power: exponent must be an integer, got {type(n).__name__}")
+    if n == 0:      # the identity, still a (zero-gradient) function of A, as in PyTorch
+        eye = np.broadcast_to(np.eye(A.shape[-1], dtype=A._data.dtype), A.shape).copy()
+        return ops.where(_wrap(np.zeros(A.shape, bool)), A, _wrap(eye))
+    if n < 0:
+        A, n = inv(A), -n
+    result, base = None, A
+    while n:
+        if n & 1:
+            result = base if result is None else result @ base
+        n >>= 1
+        if n:
+            base = base @ base
+    return result
+
+
+def multi_dot(tensors, *, out=None):
+    """The product of a chain of matrices (first and last may be vectors), multiplied in the
+    order that costs the fewest flops (dynamic programming over the chain, as PyTorch)."""
+    ts = list(tensors)
+    if len(ts) < 2:
+        raise RuntimeError(f"multi_dot(): expected at least 2 tensors but got {len(ts)}")
+    first_vec, last_vec = ts[0].ndim == 1, ts[-1].ndim == 1
+    if first_vec:
+        ts[0] = ts[0].unsqueeze(0)
+    if last_vec:
+        ts[-1] = ts[-1].unsqueeze(-1)
+    for k, t in enumerate(ts):
+        if t.ndim != 2:
+            raise RuntimeError(f"multi_dot(): tensor {k} must be 2D but got {t.ndim}D")
+    for k in range(len(ts) - 1):
+        if ts[k].shape[1] != ts[k + 1].shape[0]:
+            raise RuntimeError(f"multi_dot(): tensors {k} and {k + 1} with shapes {tuple(ts[k].shape)} and "
+                               f"{tuple(ts[k + 1].shape)} cannot be multiplied")
+    dims = [ts[0].shape[0]] + [t.shape[1] for t in ts]
+    n = len(ts)
+    cost = [[0] * n for _ in range(n)]
+    split = [[0] * n for _ in range(n)]
+    for length in range(1, n):
+        for i in range(n - length):
+            j = i + length
+            cost[i][j] = math.inf
+            for k in range(i, j):
+                c = cost[i][k] + cost[k + 1][j] + dims[i] * dims[k + 1] * dims[j + 1]
+                if c < cost[i][j]:
+                    cost[i][j], split[i][j] = c, k
+
+    def product(i, j):
+        if i == j:
+            return ts[i]
+        k = split[i][j]
+        return product(i, k) @ product(k + 1, j)
+    out = product(0, n - 1)
+    if first_vec:
+        out = out.squeeze(0)
+    if last_vec:
+        out = out.squeeze(-1)
+    return out
+
+
+# ---------------------------------------------------------------------------- decompositions
+def cholesky(A, *, upper=False, out=None):
+    """L with A = L L^T (``upper``: U with A = U^T U) for symmetric positive-definite A."""
+    _square(A, "linalg.cholesky")
+    return _d.Cholesky.apply(A, builtins.bool(upper))
+
+
+def eigh(A, UPLO="L", *, out=None):
+    """Eigenvalues (ascending) and orthonormal eigenvectors of symmetric matrices (only the
+    ``UPLO`` triangle is read)."""
+    _square(A, "linalg.eigh")
+    if UPLO not in ("L", "U"):
+        raise RuntimeError(f"Expected UPLO argument to be 'L' or 'U', but got {UPLO}")
+    return EighResult(*_d.Eigh.apply(A, UPLO))
+
+
+def eigvalsh(A, UPLO="L", *, out=None):
+    return eigh(A, UPLO).eigenvalues
+
+
+def svd(A, full_matrices=True, *, driver=None, out=None):
+    """U, S, Vh with A = U diag(S) Vh, S descending."""
+    _d.check_float(A._data, "linalg.svd")
+    if A.ndim < 2:
+        raise RuntimeError("linalg.svd: The input tensor A must have at least 2 dimensions.")
+    return SvdResult(*_d.Svd.apply(A, builtins.bool(full_matrices)))
+
+
+def svdvals(A, *, driver=None, out=None):
+    _d.check_float(A._data, "linalg.svdvals")
+    if A.ndim < 2:
+        raise RuntimeError("linalg.svdvals: The input tensor A must have at least 2 dimensions.")
+    return _d.Svdvals.apply(A)
+
+
+def qr(A, mode="reduced", *, out=None):
+    """Q, R with A = QR, Q orthonormal, R upper triangular (``mode`` 'reduced', 'complete', or
+    'r': R only, Q empty)."""
+    _d.check_float(A._data, "linalg.qr")
+    if A.ndim < 2:
+        raise RuntimeError("linalg.qr: The input tensor A must have at least 2 dimensions.")
+    if mode not in ("reduced", "complete", "r"):
+        raise RuntimeError(f"qr received unrecognized mode '{mode}' but expected one of 'reduced' (default), "
+                           "'r', or 'complete'")
+    if mode == "r":
+        r = np.linalg.qr(A._data, mode="r").astype(A._data.dtype, copy=False)
+        return QrResult(_wrap(np.empty((0,), A._data.dtype)), _wrap(r))
+    return QrResult(*_d.Qr.apply(A, mode))
+
+
+# ---------------------------------------------------------------------------- norms
+def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
+    """(sum |x|^ord)^(1/ord) over ``dim`` (all dims by default); ord inf/-inf: max/min |x|, 0: the
+    number of non-zeros."""
+    return ops.norm(x, p=ord, dim=dim, keepdim=keepdim, dtype=dtype)
+
+
+def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=None):
+    """'fro', 'nuc' (sum of singular values), 2 / -2 (largest / smallest singular value),
+    1 / -1 (max / min column sum of |A|), inf / -inf (max / min row sum)."""
+    if dtype is not None:
+        A = A.to(dtype)
+    if A.ndim < 2:
+        raise RuntimeError("linalg.matrix_norm: The input tensor A must have at least 2 dimensions.")
+    d0, d1 = (int(d) % A.ndim for d in dim)
+    if d0 == d1:
+        raise RuntimeError(f"linalg.matrix_norm: dims must be different. Got ({dim[0]}, {dim[1]})")
+    if ord == "fro":
+        return vector_norm(A, 2, (d0, d1), keepdim)
+    if ord in ("nuc", 2, -2):
+        s = svdvals(ops.movedim(A, (d0, d1), (-2, -1)))
+        r = s.sum(-1) if ord == "nuc" else (s.amax(-1) if ord == 2 else s.amin(-1))
+        if keepdim:
+            for d in sorted((d0, d1)):
+                r = r.unsqueeze(d)
+        return r
+    if ord in (1, -1, math.inf, -math.inf):
+        summed, over = (d0, d1) if ord in (1, -1) else (d1, d0)    # column sums for 1, row sums for inf
+        s = A.abs().sum(dim=summed, keepdim=True)
+        r = s.amax(dim=over, keepdim=True) if ord > 0 else s.amin(dim=over, keepdim=True)
+        return r if keepdim else r.squeeze((d0, d1))
+    raise RuntimeError(f"linalg.matrix_norm: Order {ord} not supported.")
+
+
+def norm(A, ord=None, dim=None, keepdim=False, *, dtype=None, out=None):
+    """A vector norm over one dim (or the flattened input) or a matrix norm over two dims."""
+    if isinstance(dim, int):
+        dim = (dim,)
+    if dim is None:
+        if ord is None:
+            return vector_norm(A, 2, None, keepdim, dtype=dtype)
+        if A.ndim == 1:
+            return vector_norm(A, ord, None, keepdim, dtype=dtype)
+        if A.ndim == 2:
+            return matrix_norm(A, ord, (-2, -1), keepdim, dtype=dtype)
+        raise RuntimeError(f"linalg.norm: If dim is not specified but ord is, the input must be 1D or 2D. Got "
+                           f"{A.ndim}D.")
+    if len(dim) == 1:
+        return vector_norm(A, 2 if ord is None else ord, dim, keepdim, dtype=dtype)
+    if len(dim) == 2:
+        return matrix_norm(A, "fro" if ord is None else ord, dim, keepdim, dtype=dtype)
+    raise RuntimeError(f"linalg.norm: If dim is specified, it must be of length 1 or 2. Got {list(dim)}")
+
+
+def cond(A, p=None, *, out=None):
+    """The condition number: sigma_max / sigma_min for p None/2 (the inverse for -2), else
+    ||A||_p ||A^-1||_p."""
+    if p in (None, 2, -2):
+        s = svdvals(A)
+        return s[..., 0] / s[..., -1] if p in (None, 2) else s[..., -1] / s[..., 0]
+    return matrix_norm(A, p) * matrix_norm(inv(A), p)
+
+
+# ---------------------------------------------------------------------------- the rest
+def vecdot(x, y, *, dim=-1, out=None):
+    """Dot products of vectors along ``dim`` (broadcast)."""
+    return (x * y).sum(dim)
+
+
+def cross(input, other, *, dim=-1, out=None):
+    return ops.cross(input, other, dim=dim)
+
+
+def diagonal(A, *, offset=0, dim1=-2, dim2=-1):
+    return ops.diagonal(A, offset, dim1, dim2)
+
+
+matmul = ops.matmul
+
+
+# ---------------------------------------------------------------------------- top-level spellings
+# torch.det, torch.svd ... predate torch.linalg; some return other things (torch.svd: V, not Vh)
+Slogdet = _named("slogdet", ["sign", "logabsdet"])
+Svd = _named("svd", ["U", "S", "V"])
+Qr = _named("qr", ["Q", "R"])
+
+
+def _slogdet(input):
+    return Slogdet(*slogdet(input))
+
+
+def _logdet(input):
+    """log det A: NaN for a negative determinant, -inf for a singular matrix."""
+    sign, logabs = slogdet(input)
+    return ops.where(sign < 0, C.full_like(logabs, math.nan), logabs)
+
+
+def _svd(input, some=True, compute_uv=True):
+    """``torch.svd``: U, S, V (not Vh); ``some=False``: square U and V."""
+    if not compute_uv:
+        s = svdvals(input)
+        m, n = input.shape[-2:]
+        return Svd(C.zeros(input.shape[:-2] + (m, m), dtype=input.dtype), s,
+                   C.zeros(input.shape[:-2] + (n, n), dtype=input.dtype))
+    U, S, Vh = svd(input, full_matrices=not some)
+    return Svd(U, S, Vh.mT)
+
+
+def _qr(input, some=True):
+    return Qr(*qr(input, "reduced" if some else "complete"))
+
+
+def _cholesky(input, upper=False):
+    return cholesky(input, upper=upper)
+
+
+def _pinverse(input, rcond=1e-15):
+    return pinv(input, rtol=rcond)
+
+
+TOPLEVEL = {"det": det, "slogdet": _slogdet, "logdet": _logdet, "inverse": inv, "svd": _svd, "qr": _qr,
+            "cholesky": _cholesky, "pinverse": _pinverse, "matrix_power": matrix_power}
+
+
+def install_methods(Tensor):
+    """``A.det()``, ``A.inverse()``, ``A.svd()`` ... : the top-level functions as methods."""
+    def method(fn, name):
+        def m(self, *args, **kwargs):
+            return fn(self, *args, **kwargs)
+        m.__name__, m.__doc__ = name, fn.__doc__
+        return m
+    for name, fn in TOPLEVEL.items():
+        setattr(Tensor, name, method(fn, name))
