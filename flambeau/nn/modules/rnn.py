@@ -15,12 +15,15 @@ import math
 import numbers
 import warnings
 
+import numpy as np
+
 from ... import _creation
 from ... import _dtype as D
 from ... import ops
 from .. import functional as F
 from .. import init
 from ..parameter import Parameter
+from ..utils.rnn import PackedSequence
 from .module import Module
 
 __all__ = ["RNNBase", "RNN", "LSTM", "GRU", "RNNCellBase", "RNNCell", "LSTMCell", "GRUCell"]
@@ -230,6 +233,77 @@ class RNNBase(Module):
         output = layer_input.transpose(0, 1) if self.batch_first else layer_input
         return output, ops.stack(h_n, 0), (ops.stack(c_n, 0) if c0 is not None else None)
 
+    def _run_packed(self, data, batch_sizes, h0, c0=None):
+        """The recurrence over a PackedSequence's ``data`` (sum of lengths, I): step t updates the
+        first ``batch_sizes[t]`` rows of the state (the sequences still running, longest first);
+        the others keep their final state. Backwards, a sequence joins when its last element
+        comes up, from its initial state. h0/c0 are in the packed (sorted) batch order."""
+        offsets = np.concatenate([[0], np.cumsum(batch_sizes)])
+        steps_n = len(batch_sizes)
+        num_directions = 2 if self.bidirectional else 1
+        h_n, c_n = [], []
+        layer_input = data
+        for layer in range(self.num_layers):
+            outputs = []
+            for direction in range(num_directions):
+                suffix = "_reverse" if direction == 1 else ""
+                w_ih = getattr(self, f"weight_ih_l{layer}{suffix}")
+                w_hh = getattr(self, f"weight_hh_l{layer}{suffix}")
+                b_ih = getattr(self, f"bias_ih_l{layer}{suffix}") if self.bias else None
+                b_hh = getattr(self, f"bias_hh_l{layer}{suffix}") if self.bias else None
+                w_hr = getattr(self, f"weight_hr_l{layer}{suffix}") if self.proj_size > 0 else None
+                idx = layer * num_directions + direction
+                h = h0[idx]
+                c = c0[idx] if c0 is not None else None
+                x_gates = F.linear(layer_input, w_ih, b_ih)
+                out = [None] * steps_n
+                order = range(steps_n - 1, -1, -1) if direction == 1 else range(steps_n)
+                for t in order:
+                    n = int(batch_sizes[t])
+                    xg = x_gates[int(offsets[t]):int(offsets[t + 1])]
+                    rest = n < h.size(0)
+                    if self.mode == "LSTM":
+                        new_h, new_c = _lstm_step(xg, h[:n] if rest else h, c[:n] if rest else c, w_hh, b_hh, w_hr)
+                        c = ops.cat([new_c, c[n:]], 0) if rest else new_c
+                    elif self.mode == "GRU":
+                        new_h = _gru_step(xg, h[:n] if rest else h, w_hh, b_hh)
+                    else:
+                        new_h = _rnn_step(xg, h[:n] if rest else h, w_hh, b_hh, self.mode == "RNN_RELU")
+                    h = ops.cat([new_h, h[n:]], 0) if rest else new_h
+                    out[t] = new_h
+                outputs.append(ops.cat(out, 0))
+                h_n.append(h)
+                c_n.append(c)
+            layer_input = outputs[0] if num_directions == 1 else ops.cat(outputs, 1)
+            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
+                layer_input = F.dropout(layer_input, self.dropout, True)
+        return layer_input, ops.stack(h_n, 0), (ops.stack(c_n, 0) if c0 is not None else None)
+
+    def _forward_packed(self, packed, hx):
+        """A PackedSequence in, a PackedSequence out (same batch_sizes and orderings); hx and
+        the returned states are in the caller's batch order, as in PyTorch."""
+        data, batch_sizes = packed.data, packed.batch_sizes.numpy()
+        batch = int(batch_sizes[0])
+        sizes = (self.proj_size if self.proj_size > 0 else self.hidden_size, self.hidden_size)
+        lstm = self.mode == "LSTM"
+        self.check_input(data.unsqueeze(0))
+        expected = (self.num_layers * (2 if self.bidirectional else 1), batch)
+        if hx is None:
+            hx = tuple(_creation.zeros(*expected, n, dtype=data.dtype) for n in sizes[:2 if lstm else 1])
+        else:
+            hx = tuple(hx) if lstm else (hx,)
+            for k, (hk, n) in enumerate(zip(hx, sizes)):
+                self.check_hidden_size(hk, expected + (n,), f"Expected hidden{f'[{k}]' if lstm else ''} size "
+                                       + "{}, got {}")
+            if packed.sorted_indices is not None:
+                hx = tuple(hk.index_select(1, packed.sorted_indices) for hk in hx)
+        out, h_n, c_n = self._run_packed(data, batch_sizes, *hx)
+        if packed.unsorted_indices is not None:
+            h_n = h_n.index_select(1, packed.unsorted_indices)
+            c_n = c_n.index_select(1, packed.unsorted_indices) if c_n is not None else None
+        output = PackedSequence(out, packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
+        return output, ((h_n, c_n) if lstm else h_n)
+
     def _zeros_hidden(self, input, size):
         mini_batch = input.size(0) if self.batch_first else input.size(1)
         num_directions = 2 if self.bidirectional else 1
@@ -237,6 +311,8 @@ class RNNBase(Module):
 
     def _forward_single(self, input, hx, name, tensor_word):
         """RNN and GRU: one hidden state."""
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         if input.dim() not in (2, 3):
             raise ValueError(f"{name}: Expected input to be 2D or 3D, got {input.dim()}D{tensor_word} instead")
         is_batched = input.dim() == 3
@@ -318,6 +394,8 @@ class LSTM(RNNBase):
         super().__init__("LSTM", *args, **kwargs)
 
     def forward(self, input, hx=None):
+        if isinstance(input, PackedSequence):
+            return self._forward_packed(input, hx)
         if input.dim() not in (2, 3):
             raise ValueError(f"LSTM: Expected input to be 2D or 3D, got {input.dim()}D instead")
         is_batched = input.dim() == 3
