@@ -42,6 +42,10 @@ from .ops import (  # noqa: F401
     gather, scatter, scatter_add, scatter_reduce, index_select, take, take_along_dim, masked_fill, masked_select, nonzero,
     argwhere, index_add, index_fill, index_put,
     matmul, mm, bmm, mv, dot, inner, vdot, outer, ger, addmm, einsum, tensordot,
+    diag, diag_embed, diagflat, trace, tril_indices, triu_indices, kron, cdist, cartesian_prod, block_diag,
+    cummax, cummin, logcumsumexp, histc, bincount, bucketize, searchsorted, unique, unique_consecutive,
+    meshgrid, vander, atleast_1d, atleast_2d, atleast_3d, baddbmm, addbmm, addmv, addr, chain_matmul,
+    cosine_similarity, pdist, dist, renorm, cross,
 )
 from .serialization import save, load  # noqa: F401
 from . import autograd, backends, cuda, accelerator, mps, ops  # noqa: F401,E402

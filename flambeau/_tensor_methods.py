@@ -23,7 +23,8 @@ unflatten permute transpose swapaxes swapdims t movedim moveaxis expand expand_a
 unsqueeze narrow select split chunk tensor_split unbind diagonal repeat tile repeat_interleave flip
 fliplr flipud roll tril triu sort argsort topk kthvalue gather scatter scatter_add scatter_reduce index_select take
 take_along_dim masked_fill masked_select nonzero argwhere index_add index_fill index_put matmul mm bmm mv
-dot inner outer ger addmm
+dot inner outer ger addmm diag diag_embed diagflat trace kron cummax cummin logcumsumexp histc bincount unique
+unique_consecutive baddbmm addbmm addmv addr dist renorm cross
 """.split()
 
 _ALIASES = {"subtract": "sub", "multiply": "mul", "divide": "div", "arccos": "acos", "arcsin": "asin",
@@ -33,7 +34,8 @@ _ALIASES = {"subtract": "sub", "multiply": "mul", "divide": "div", "arccos": "ac
 _INPLACE = """
 floor_divide remainder fmod pow neg abs exp log log1p expm1 sqrt rsqrt sin cos tanh sigmoid reciprocal
 square relu sign floor ceil trunc round clamp clip clamp_min clamp_max lerp masked_fill scatter
-scatter_add scatter_reduce index_fill index_add index_put tril triu exp2 log2 log10 erf
+scatter_add scatter_reduce index_fill index_add index_put tril triu exp2 log2 log10 erf baddbmm addbmm addmv addr
+renorm
 """.split()
 
 _UFUNCS = {"add_": (np.add, "add"), "sub_": (np.subtract, "sub"), "mul_": (np.multiply, "mul"),

@@ -9,4 +9,5 @@ from .reduce import sum, max, min, all, any  # noqa: F401
 from .shape import *  # noqa: F401,F403
 from .indexing import *  # noqa: F401,F403
 from .linalg import *  # noqa: F401,F403
+from .other import *  # noqa: F401,F403
 from .inplace import inplace, check_inplace, ufunc_inplace  # noqa: F401
