@@ -16,6 +16,7 @@ from . import _creation as C, ops
 from ._tensor import Tensor, _wrap
 from .ops import decomp as _d
 from .ops.decomp import LinAlgError
+from .ops.elementwise import _out as _elementwise_out
 
 __all__ = ["LinAlgError", "cholesky", "cond", "cross", "det", "diagonal", "eigh", "eigvalsh", "inv", "matmul",
            "matrix_norm", "matrix_power", "matrix_rank", "multi_dot", "norm", "pinv", "qr", "slogdet", "solve",
@@ -35,6 +36,18 @@ SvdResult = _named("linalg_svd", ["U", "S", "Vh"])
 QrResult = _named("linalg_qr", ["Q", "R"])
 
 
+def _out(result, out):
+    """``out=``: the result written into the given tensor (or tuple of tensors), which is
+    returned, as PyTorch does; the written tensors are not part of the graph."""
+    if out is None:
+        return result
+    if isinstance(result, tuple):
+        if not isinstance(out, (tuple, list)) or len(out) != len(result):
+            raise TypeError(f"out must be a tuple of {len(result)} tensors")
+        return type(result)(*(_elementwise_out(r, o) for r, o in zip(result, out)))
+    return _elementwise_out(result, out)
+
+
 def _square(A, op):
     _d.check_square(A._data, op)
     _d.check_float(A._data, op)
@@ -44,18 +57,18 @@ def _square(A, op):
 def inv(A, *, out=None):
     """A^-1 of each square matrix; :class:`LinAlgError` if one is singular."""
     _square(A, "linalg.inv")
-    return _d.Inv.apply(A)
+    return _out(_d.Inv.apply(A), out)
 
 
-def det(A):
+def det(A, *, out=None):
     _square(A, "linalg.det")
-    return _d.Det.apply(A)
+    return _out(_d.Det.apply(A), out)
 
 
-def slogdet(A):
+def slogdet(A, *, out=None):
     """(sign, log|det A|): the determinant without overflow; differentiable in log|det A|."""
     _square(A, "linalg.slogdet")
-    return SlogdetResult(*_d.Slogdet.apply(A))
+    return _out(SlogdetResult(*_d.Slogdet.apply(A)), out)
 
 
 def _is_vector_rhs(A, B):
@@ -72,7 +85,7 @@ def solve(A, B, *, left=True, out=None):
         if vector:
             raise RuntimeError("linalg.solve: Vector broadcasting of the left hand side is not supported for "
                                "left=False. In this case linalg.solve is equivalent to B / A.squeeze(-1)")
-        return solve(A.mT, B.mT).mT
+        return _out(solve(A.mT, B.mT).mT, out)
     n = A.shape[-1]
     if b.ndim < 2 or b.shape[-2] != n:
         raise RuntimeError(f"linalg.solve: Incompatible shapes of A and B for the equation AX = B "
@@ -81,7 +94,7 @@ def solve(A, B, *, left=True, out=None):
         raise RuntimeError(f"linalg.solve: Expected A and B to have the same dtype, but found A of type "
                            f"{A.dtype} and B of type {B.dtype} instead")
     x = _d.Solve.apply(A, b)
-    return x.squeeze(-1) if vector else x
+    return _out(x.squeeze(-1) if vector else x, out)
 
 
 def solve_triangular(A, B, *, upper, left=True, unitriangular=False, out=None):
@@ -91,22 +104,21 @@ def solve_triangular(A, B, *, upper, left=True, unitriangular=False, out=None):
     if B.ndim < 2:
         raise RuntimeError("linalg.solve_triangular: The input tensor B must have at least 2 dimensions.")
     if not left:
-        return solve_triangular(A.mT, B.mT, upper=not upper, unitriangular=unitriangular).mT
+        return _out(solve_triangular(A.mT, B.mT, upper=not upper, unitriangular=unitriangular).mT, out)
     if B.shape[-2] != A.shape[-1]:
         raise RuntimeError(f"linalg.solve_triangular: Incompatible shapes of A and B for the equation AX = B "
                            f"({A.shape[-2]}x{A.shape[-1]} and {B.shape[-2]}x{B.shape[-1]})")
-    return _d.SolveTriangular.apply(A, B, builtins.bool(upper), builtins.bool(unitriangular))
+    return _out(_d.SolveTriangular.apply(A, B, builtins.bool(upper), builtins.bool(unitriangular)), out)
 
 
 def pinv(A, *, atol=None, rtol=None, hermitian=False, out=None):
     """The Moore-Penrose pseudo-inverse from the SVD: singular values at or below
     max(atol, rtol * largest) are treated as zero (default rtol: eps * max(m, n))."""
     _d.check_float(A._data, "linalg.pinv")
-    U, S, Vh = svd(A, full_matrices=False)
-    tol = _tolerance(A, S, atol, rtol)
-    keep = S > tol
-    s_inv = ops.where(keep, 1 / ops.where(keep, S, C.ones_like(S)), C.zeros_like(S))
-    return (Vh.mT * s_inv.unsqueeze(-2)) @ U.mT
+    if A.ndim < 2:
+        raise RuntimeError("linalg.pinv(A): The input tensor A must have at least 2 dimensions.")
+    tol = _tolerance(A, svdvals(A.detach()), atol, rtol)
+    return _out(_d.Pinv.apply(A, tol._data), out)
 
 
 def _tolerance(A, S, atol, rtol):
@@ -125,10 +137,14 @@ def matrix_rank(A, *, atol=None, rtol=None, hermitian=False, out=None):
     """The number of singular values above the tolerance of :func:`pinv` (int64)."""
     _d.check_float(A._data, "linalg.matrix_rank")
     S = svdvals(A.detach())
-    return (S > _tolerance(A, S, atol, rtol)).sum(dim=-1)
+    return _out((S > _tolerance(A, S, atol, rtol)).sum(dim=-1), out)
 
 
-def matrix_power(A, n):
+def matrix_power(A, n, *, out=None):
+    return _out(_matrix_power(A, n), out)
+
+
+def _matrix_power(A, n):
     """A^n by repeated squaring (A^-|n| for negative n; the identity for 0)."""
     _d.check_square(A._data, "linalg.matrix_power")
     if not isinstance(n, (int, np.integer)):
@@ -184,19 +200,19 @@ def multi_dot(tensors, *, out=None):
             return ts[i]
         k = split[i][j]
         return product(i, k) @ product(k + 1, j)
-    out = product(0, n - 1)
+    result = product(0, n - 1)
     if first_vec:
-        out = out.squeeze(0)
+        result = result.squeeze(0)
     if last_vec:
-        out = out.squeeze(-1)
-    return out
+        result = result.squeeze(-1)
+    return _out(result, out)
 
 
 # ---------------------------------------------------------------------------- decompositions
 def cholesky(A, *, upper=False, out=None):
     """L with A = L L^T (``upper``: U with A = U^T U) for symmetric positive-definite A."""
     _square(A, "linalg.cholesky")
-    return _d.Cholesky.apply(A, builtins.bool(upper))
+    return _out(_d.Cholesky.apply(A, builtins.bool(upper)), out)
 
 
 def eigh(A, UPLO="L", *, out=None):
@@ -205,11 +221,11 @@ def eigh(A, UPLO="L", *, out=None):
     _square(A, "linalg.eigh")
     if UPLO not in ("L", "U"):
         raise RuntimeError(f"Expected UPLO argument to be 'L' or 'U', but got {UPLO}")
-    return EighResult(*_d.Eigh.apply(A, UPLO))
+    return _out(EighResult(*_d.Eigh.apply(A, UPLO)), out)
 
 
 def eigvalsh(A, UPLO="L", *, out=None):
-    return eigh(A, UPLO).eigenvalues
+    return _out(eigh(A, UPLO).eigenvalues, out)
 
 
 def svd(A, full_matrices=True, *, driver=None, out=None):
@@ -217,14 +233,14 @@ def svd(A, full_matrices=True, *, driver=None, out=None):
     _d.check_float(A._data, "linalg.svd")
     if A.ndim < 2:
         raise RuntimeError("linalg.svd: The input tensor A must have at least 2 dimensions.")
-    return SvdResult(*_d.Svd.apply(A, builtins.bool(full_matrices)))
+    return _out(SvdResult(*_d.Svd.apply(A, builtins.bool(full_matrices))), out)
 
 
 def svdvals(A, *, driver=None, out=None):
     _d.check_float(A._data, "linalg.svdvals")
     if A.ndim < 2:
         raise RuntimeError("linalg.svdvals: The input tensor A must have at least 2 dimensions.")
-    return _d.Svdvals.apply(A)
+    return _out(_d.Svdvals.apply(A), out)
 
 
 def qr(A, mode="reduced", *, out=None):
@@ -236,20 +252,21 @@ def qr(A, mode="reduced", *, out=None):
     if mode not in ("reduced", "complete", "r"):
         raise RuntimeError(f"qr received unrecognized mode '{mode}' but expected one of 'reduced' (default), "
                            "'r', or 'complete'")
-    if mode == "r":
-        r = np.linalg.qr(A._data, mode="r").astype(A._data.dtype, copy=False)
-        return QrResult(_wrap(np.empty((0,), A._data.dtype)), _wrap(r))
-    return QrResult(*_d.Qr.apply(A, mode))
+    return _out(QrResult(*_d.Qr.apply(A, mode)), out)
 
 
 # ---------------------------------------------------------------------------- norms
 def vector_norm(x, ord=2, dim=None, keepdim=False, *, dtype=None, out=None):
     """(sum |x|^ord)^(1/ord) over ``dim`` (all dims by default); ord inf/-inf: max/min |x|, 0: the
     number of non-zeros."""
-    return ops.norm(x, p=ord, dim=dim, keepdim=keepdim, dtype=dtype)
+    return _out(ops.norm(x, p=ord, dim=dim, keepdim=keepdim, dtype=dtype), out)
 
 
 def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=None):
+    return _out(_matrix_norm(A, ord, dim, keepdim, dtype), out)
+
+
+def _matrix_norm(A, ord, dim, keepdim, dtype):
     """'fro', 'nuc' (sum of singular values), 2 / -2 (largest / smallest singular value),
     1 / -1 (max / min column sum of |A|), inf / -inf (max / min row sum)."""
     if dtype is not None:
@@ -278,6 +295,10 @@ def matrix_norm(A, ord="fro", dim=(-2, -1), keepdim=False, *, dtype=None, out=No
 
 def norm(A, ord=None, dim=None, keepdim=False, *, dtype=None, out=None):
     """A vector norm over one dim (or the flattened input) or a matrix norm over two dims."""
+    return _out(_norm(A, ord, dim, keepdim, dtype), out)
+
+
+def _norm(A, ord, dim, keepdim, dtype):
     if isinstance(dim, int):
         dim = (dim,)
     if dim is None:
@@ -301,18 +322,22 @@ def cond(A, p=None, *, out=None):
     ||A||_p ||A^-1||_p."""
     if p in (None, 2, -2):
         s = svdvals(A)
-        return s[..., 0] / s[..., -1] if p in (None, 2) else s[..., -1] / s[..., 0]
-    return matrix_norm(A, p) * matrix_norm(inv(A), p)
+        return _out(s[..., 0] / s[..., -1] if p in (None, 2) else s[..., -1] / s[..., 0], out)
+    try:
+        return _out(matrix_norm(A, p) * matrix_norm(inv(A), p), out)
+    except LinAlgError:     # a singular matrix: infinitely ill-conditioned, as PyTorch says
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return _out(_wrap(np.asarray(np.linalg.cond(A._data, p), A._data.dtype)), out)
 
 
 # ---------------------------------------------------------------------------- the rest
 def vecdot(x, y, *, dim=-1, out=None):
     """Dot products of vectors along ``dim`` (broadcast)."""
-    return (x * y).sum(dim)
+    return _out((x * y).sum(dim), out)
 
 
 def cross(input, other, *, dim=-1, out=None):
-    return ops.cross(input, other, dim=dim)
+    return _out(ops.cross(input, other, dim=dim), out)
 
 
 def diagonal(A, *, offset=0, dim1=-2, dim2=-1):

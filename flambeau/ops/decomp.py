@@ -148,6 +148,19 @@ class Solve(ArrayFunction):
         return _sum_to(ga, sa), _sum_to(gb, sb)
 
 
+def _substitute(t, b, upper):
+    """Back (``upper``) or forward substitution, row by row, vectorised over batch and columns:
+    a zero pivot divides by zero into inf/nan like a BLAS triangular solve, instead of failing."""
+    n = t.shape[-1]
+    x = np.zeros(np.broadcast_shapes(t.shape[:-2], b.shape[:-2]) + b.shape[-2:], np.result_type(t, b))
+    rows = range(n - 1, -1, -1) if upper else range(n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        for i in rows:
+            acc = b[..., i, :] - np.einsum("...j,...jk->...k", t[..., i, :], x)
+            x[..., i, :] = acc / t[..., i, i][..., None]
+    return x
+
+
 class SolveTriangular(ArrayFunction):
     """X = A^-1 B with A triangular (only its ``upper`` or lower triangle is read); the gradient
     of A lives on that triangle only."""
@@ -160,7 +173,10 @@ class SolveTriangular(ArrayFunction):
         if unitriangular:
             idx = np.arange(a.shape[-1])
             t[..., idx, idx] = 1
-        x = _solve(t, b)
+        try:
+            x = _solve(t, b)
+        except np.linalg.LinAlgError:           # a zero on the diagonal: substitute, as LAPACK's trsm
+            x = _substitute(t, b, upper)
         ctx.t, ctx.x, ctx.meta = t, x, (a.shape, b.shape, upper, unitriangular)
         return x
 
@@ -183,7 +199,7 @@ class Cholesky(ArrayFunction):
     @staticmethod
     def forward(ctx, a, upper):
         try:
-            low = np.linalg.cholesky(a)
+            low = np.linalg.cholesky(mT(a) if upper else a)      # upper: U^T is the lower factor of A^T
         except np.linalg.LinAlgError:
             raise LinAlgError("linalg.cholesky: The factorization could not be completed because the input is not "
                               "positive-definite.") from None
@@ -304,35 +320,76 @@ class Svdvals(ArrayFunction):
         return (ctx.u * g[..., None, :]) @ ctx.vh
 
 
+class Pinv(ArrayFunction):
+    """The pseudo-inverse from the SVD, singular values at or below ``cutoff`` (per matrix)
+    dropped. Backward: the closed form of PyTorch's ``pinv_backward`` (Golub and Pereyra), which,
+    unlike differentiating the SVD, stays finite for repeated singular values."""
+
+    _node_name = "LinalgPinvBackward0"
+
+    @staticmethod
+    def forward(ctx, a, cutoff):
+        u, s, vh = np.linalg.svd(a, full_matrices=False)
+        keep = s > cutoff
+        s_inv = np.where(keep, 1 / np.where(keep, s, 1), 0).astype(a.dtype, copy=False)
+        p = ((mT(vh) * s_inv[..., None, :]) @ mT(u)).astype(a.dtype, copy=False)
+        ctx.a, ctx.p = a, p
+        return p
+
+    @staticmethod
+    def backward(ctx, g):
+        a, p = ctx.a, ctx.p
+        ph, gh = mT(p), mT(g)
+        if a.shape[-2] <= a.shape[-1]:
+            k = gh @ p
+            kph = k @ ph
+            return -mT(p @ k) + kph - (a @ p) @ kph + (ph @ p) @ (gh - k @ a), None
+        k = p @ gh
+        phk = ph @ k
+        return -mT(k @ p) + (gh - a @ k) @ p @ ph + phk - phk @ p @ a, None
+
+
 class Qr(ArrayFunction):
-    """A = QR, reduced or complete (``mode``), for m >= n. Backward (the formula of PyTorch's
-    ``linalg_qr_backward``): with M = R gR^T - gQ^T Q, gA = (gQ + Q copyltu(M)) R^-T, where
-    copyltu mirrors the lower triangle onto the upper."""
+    """A = QR (``mode`` 'reduced', 'complete', or 'r': R alone). Backward for a tall or square A
+    (the formula of PyTorch's ``linalg_qr_backward``): with M = R gR^T - gQ^T Q,
+    gA = (gQ + Q copyltu(M)) R^-T, copyltu mirroring the lower triangle onto the upper. A wide
+    A = [X | Y] factors as X = QU (square) and R = [U | Q^T Y]: X takes the square formula with
+    gQ + Y gV^T, Y gets Q gV (gV: the gradient of R's right block)."""
 
     _node_name = "LinalgQrBackward0"
 
     @staticmethod
     def forward(ctx, a, mode):
-        q, r = np.linalg.qr(a, mode=mode)
-        q, r = q.astype(a.dtype, copy=False), r.astype(a.dtype, copy=False)
-        ctx.qr, ctx.mode = (q, r), mode
+        if mode == "r":
+            r = np.linalg.qr(a, mode="r").astype(a.dtype, copy=False)
+            q = np.empty((0,), a.dtype)
+            ctx.mark_non_differentiable(q)
+        else:
+            q, r = np.linalg.qr(a, mode=mode)
+            q, r = q.astype(a.dtype, copy=False), r.astype(a.dtype, copy=False)
+        ctx.a, ctx.qr, ctx.mode = a, (q, r), mode
         return q, r
 
     @staticmethod
     def backward(ctx, gq, gr):
         q, r = ctx.qr
-        m, n = q.shape[-2], r.shape[-1]
-        if ctx.mode == "complete" and m > n:
+        m, n = ctx.a.shape[-2:]
+        if ctx.mode == "r":
             raise RuntimeError("The derivative of linalg.qr depends on Q, which is not computed when mode='r'. "
                                "Please use linalg.qr(A, mode='reduced') if you are going to differentiate "
                                "through linalg.qr.")
-        if m < n:
-            raise NotImplementedError(f"linalg.qr backward: flambeau differentiates QR of tall or square matrices "
-                                      f"(m >= n); got {m}x{n}")
-        gq = np.zeros(q.shape, q.dtype) if gq is None else gq
-        gr = np.zeros(r.shape, r.dtype) if gr is None else gr
-        mm = r @ mT(gr) - mT(gq) @ q
-        low = np.tril(mm)
-        copyltu = low + mT(np.tril(mm, -1))
-        rhs = gq + q @ copyltu                      # solve X R^T = rhs: X = rhs R^-T
-        return mT(_solve(r, mT(rhs))), None
+        if ctx.mode == "complete" and m > n:
+            raise RuntimeError("The QR decomposition is not differentiable when mode='complete' and nrows > ncols.")
+        if m >= n:
+            return _qr_backward_tall(q, r, gq, gr), None
+        y = ctx.a[..., :, m:]
+        u, gu, gv = r[..., :, :m], gr[..., :, :m], gr[..., :, m:]
+        gx = _qr_backward_tall(q, u, gq + y @ mT(gv), gu)
+        return np.concatenate([gx, q @ gv], axis=-1), None
+
+
+def _qr_backward_tall(q, r, gq, gr):
+    mm = r @ mT(gr) - mT(gq) @ q
+    copyltu = np.tril(mm) + mT(np.tril(mm, -1))
+    rhs = gq + q @ copyltu                          # solve X R^T = rhs: X = rhs R^-T
+    return mT(_solve(r, mT(rhs)))

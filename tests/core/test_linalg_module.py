@@ -227,6 +227,7 @@ GRADCHECK_CASES = {
     "decomp.Svd": (lambda lib, a: _sign_free_svd(lib, a, False), (_m(4, 3),)),
     "decomp.Svdvals": (lambda lib, a: lib.linalg.svdvals(a), (_m(3, 4),)),
     "decomp.Qr": (lambda lib, a: lib.linalg.qr(a), (_m(4, 3),)),
+    "decomp.Pinv": (lambda lib, a: lib.linalg.pinv(a), (_m(3, 5),)),
 }
 
 
@@ -239,3 +240,53 @@ def test_gradcheck_decompositions(name):
 def test_wide_svd_gradcheck_and_pinv():
     assert gradcheck(lambda lib, a: _sign_free_svd(lib, a, False), _m(3, 5))
     assert gradcheck(lambda lib, a: lib.linalg.pinv(a), _m(3, 5))
+
+
+# ---------------------------------------------------------------------------- edge cases
+@pytest.mark.parametrize("m", [np.eye(2), np.diag([3.0, 0.0, 0.0]), np.array([[0.0, 1.0], [1.0, 0.0]])])
+def test_pinv_of_repeated_singular_values_has_a_finite_gradient(m):
+    """pinv's closed-form backward (not the SVD's, which divides by singular-value gaps)."""
+    check(lambda lib, x: lib.linalg.pinv(x), m)
+
+
+@pytest.mark.parametrize("shape", [(3, 5), (2, 2, 4)])
+def test_qr_of_wide_matrices(shape):
+    check(lambda lib, x: lib.linalg.qr(x), _m(*shape))
+
+
+def test_qr_modes_that_cannot_be_differentiated():
+    a = flambeau.tensor(_m(4, 3), requires_grad=True)
+    with pytest.raises(RuntimeError, match="not computed when mode='r'"):
+        flambeau.linalg.qr(a, mode="r").R.sum().backward()
+    with pytest.raises(RuntimeError, match="not differentiable when mode='complete' and nrows > ncols"):
+        flambeau.linalg.qr(a, mode="complete").Q.sum().backward()
+
+
+def test_singular_inputs_follow_pytorch():
+    # a zero on a triangle's diagonal: inf/nan from the substitution, no error
+    u = np.triu(np.ones((3, 3))) - np.eye(3)
+    check(lambda lib, a, b: lib.linalg.solve_triangular(a, b, upper=True), u, np.ones((3, 2)), grad=False)
+    # condition numbers of singular matrices are infinite, for every norm
+    for p in (None, "fro", 1, math.inf):
+        check(lambda lib, a: lib.linalg.cond(a, p), np.ones((2, 2)), grad=False)
+
+
+def test_cholesky_reads_only_its_triangle():
+    a = _spd(4, 4)
+    a[0, 3] += 0.7                         # the upper triangle differs from the lower one
+    for upper in (False, True):
+        check(lambda lib, x: lib.linalg.cholesky(x, upper=upper), a, grad=False)
+
+
+def test_out_arguments():
+    a, b = _well(3, 3), _m(3, 2)
+    for name, args in [("inv", (a,)), ("det", (a,)), ("solve", (a, b)), ("pinv", (b,)), ("matrix_norm", (a,)),
+                       ("vector_norm", (b,)), ("svdvals", (b,)), ("matrix_power", (a, 2))]:
+        args = tuple(flambeau.tensor(x) if isinstance(x, np.ndarray) else x for x in args)
+        out = flambeau.empty(0, dtype=flambeau.float64)
+        r = getattr(flambeau.linalg, name)(*args, out=out)
+        assert r is out
+        np.testing.assert_allclose(out.numpy(), getattr(flambeau.linalg, name)(*args).numpy())
+    outs = (flambeau.empty(0, dtype=flambeau.float64), flambeau.empty(0, dtype=flambeau.float64))
+    w, v = flambeau.linalg.eigh(flambeau.tensor(_spd(3, 3)), out=outs)
+    assert w is outs[0] and v is outs[1] and tuple(v.shape) == (3, 3)
