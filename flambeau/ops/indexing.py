@@ -291,16 +291,28 @@ class Scatter(ArrayFunction):
         return gx, gs
 
 
+def _on_0d(fn):
+    """PyTorch scatters into a 0-d tensor as into a 1-element vector (index and src 0-d too)."""
+    def wrapper(input, dim, index, src=None, *args, **kwargs):
+        if input.ndim != 0:
+            return fn(input, dim, index, src, *args, **kwargs)
+        one = (lambda t: t.reshape(1) if isinstance(t, Tensor) else t)
+        return fn(input.reshape(1), dim, one(index), one(src), *args, **kwargs).reshape(())
+    wrapper.__name__, wrapper.__doc__ = fn.__name__, fn.__doc__
+    return wrapper
+
+
+@_on_0d
 def scatter(input, dim, index, src=None, *, value=None, reduce=None):
     if src is None:
         src = value
     idx = _check_index_tensor(index, "scatter")
     d = norm_dim(dim, input._data.ndim, "scatter")
+    if reduce in ("add", "multiply") and not isinstance(src, Tensor):
+        src = _wrap(np.full(idx.shape, src, dtype=input._data.dtype))
     if reduce == "add":
         return scatter_add(input, dim, index, src)
     if reduce == "multiply":
-        if not isinstance(src, Tensor):
-            src = _wrap(np.full(idx.shape, src, dtype=input._data.dtype))
         return scatter_reduce(input, dim, index, src, "prod")
     if reduce is not None:
         raise RuntimeError(f"reduce argument must be either add or multiply, got {reduce}")
@@ -313,6 +325,7 @@ def scatter(input, dim, index, src=None, *, value=None, reduce=None):
     return Scatter.apply(input, src, d, idx, False)
 
 
+@_on_0d
 def scatter_add(input, dim, index, src):
     idx = _check_index_tensor(index, "scatter_add")
     d = norm_dim(dim, input._data.ndim, "scatter_add")
@@ -410,10 +423,12 @@ class ScatterReduce(ArrayFunction):
         return gx, gsrc
 
 
+@_on_0d
 def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):
     """``torch.scatter_reduce``: ``input`` with ``src`` reduced into it along ``dim`` at
     ``index`` by 'sum', 'prod', 'mean', 'amax' or 'amin' (``include_self``: whether input's own
     value at a scattered position takes part)."""
+    reduce = {"max": "amax", "min": "amin"}.get(reduce, reduce)      # PyTorch accepts both spellings
     if reduce not in _REDUCE_UFUNC:
         raise RuntimeError(f"reduce argument must be either sum, prod, mean, amax or amin, got {reduce}")
     idx = _check_index_tensor(index, "scatter_reduce")

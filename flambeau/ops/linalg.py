@@ -279,6 +279,10 @@ def einsum(equation, *operands):
     subs = ins.split(",")
     if len(subs) != len(operands):
         raise RuntimeError(f"einsum(): {len(subs)} operand(s) in the equation {equation!r} but {len(operands)} given")
+    for k, (s, o) in enumerate(zip(subs, operands)):
+        if len(s) != o._data.ndim:
+            raise RuntimeError(f"einsum(): the number of subscripts in the equation ({len(s)}) does not match the "
+                               f"number of dimensions ({o._data.ndim}) for operand {k} and no ellipsis was given")
     if any(len(set(s)) != len(s) for s in subs):
         subs, operands = zip(*[_diagonals(s, o, k) for k, (s, o) in enumerate(zip(subs, operands))])
         eq = ",".join(subs) + "->" + out

@@ -356,6 +356,17 @@ def test_scatter_reduce_inplace_multiply_and_errors():
             a.scatter_reduce(0, lib.tensor([[5, 0, 0, 0]]), s, "sum")
 
 
+def test_scatter_family_on_0d_tensors_and_aliases():
+    zero = np.array(2.0)
+    check(lambda lib, a, s: a.scatter_reduce(0, lib.tensor(0), s, "prod"), zero, np.array(3.0))
+    check(lambda lib, a, s: a.scatter(0, lib.tensor(0), s), zero, np.array(3.0))
+    check(lambda lib, a, s: a.scatter_add(0, lib.tensor(0), s), zero, np.array(3.0))
+    x, src, idx = rand(3), rand(3, seed=1), np.array([0, 0, 1])
+    for alias in ("max", "min"):   # PyTorch's other spellings of amax / amin (its backward rejects them)
+        check(lambda lib, a, s: a.scatter_reduce(0, lib.tensor(idx), s, alias), x, src, grad=False)
+    check(lambda lib, a: a.scatter(0, lib.tensor(idx), 2.0, reduce="add"), x, grad=False)
+
+
 def test_scatter_inplace():
     def f(lib, x, s):
         y = x * 1

@@ -159,6 +159,9 @@ def test_einsum_errors():
     for lib in (flambeau, torch):
         with pytest.raises(RuntimeError, match="subscript i is repeated for operand 0 but the sizes don't match, 3 != 2"):
             lib.einsum("ii", lib.ones(2, 3))
+        for eq, shape in [("iii", (3, 3)), ("ii", (2, 2, 2))]:
+            with pytest.raises(RuntimeError, match="the number of subscripts in the equation .* does not match"):
+                lib.einsum(eq, lib.ones(*shape))
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
