@@ -15,6 +15,7 @@ import math
 import numpy as np
 
 from ..autograd.function import ArrayFunction
+from .._tensor import _wrap
 from . import _resample
 from ._util import fmt_shape
 from .._threads import blocks as row_blocks, parallel_for
@@ -497,6 +498,7 @@ _ANTIALIASED = {"bilinear": UpsampleBilinearAa, "bicubic": UpsampleBicubicAa, "l
 
 
 _LINEAR_DIMS = {"linear": 1, "bilinear": 2, "trilinear": 3}
+_INT_WORD = {"int64": "Long", "int32": "Int", "int16": "Short", "int8": "Char", "bool": "Bool"}
 
 
 def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corners=None,
@@ -549,19 +551,36 @@ def interpolate(input, size=None, scale_factor=None, mode="nearest", align_corne
         if not antialias:
             raise ValueError("Lanczos mode requires antialias=True")
     corners = builtins.bool(align_corners)
+    if x.dtype == np.uint8 and mode not in ("nearest", "nearest-exact", "area"):
+        # images, as PyTorch's uint8 kernels: one axis at a time, the last first, each pass rounded
+        # and clipped to 0..255 (which also clips bicubic's overshoot between the passes); its
+        # fixed-point weights can put a value 1 away from these float32 ones
+        y = x
+        for a, m in reversed(list(enumerate(_weights(mode, antialias, ins, out, scales, corners, np.float32)))):
+            one = [None] * nd
+            one[a] = m
+            y = np.clip(np.round(_apply_mats(y.astype(np.float32), one)), 0, 255).astype(np.uint8)
+        return _wrap(y)
+    if mode not in ("nearest", "nearest-exact", "area") and x.dtype.kind in "iub":
+        raise RuntimeError(f"\"upsample_{mode}\" not implemented for '{_INT_WORD.get(x.dtype.name, x.dtype.name)}'")
     if antialias:
-        mats = [_resample.antialias_matrix(n, o, s, corners, mode, x.dtype) for n, o, s in zip(ins, out, scales)]
-        return _ANTIALIASED[mode].apply(input, mats)
+        return _ANTIALIASED[mode].apply(input, _weights(mode, True, ins, out, scales, corners, x.dtype))
     if mode == "bicubic":
-        mats = [_resample.cubic_matrix(n, o, s, corners, x.dtype) for n, o, s in zip(ins, out, scales)]
-        return UpsampleBicubic.apply(input, mats)
+        return UpsampleBicubic.apply(input, _weights(mode, False, ins, out, scales, corners, x.dtype))
     if mode in ("nearest", "nearest-exact"):
         idxs = [_nearest_index(n, o, s, mode == "nearest-exact", x.dtype) for n, o, s in zip(ins, out, scales)]
         return UpsampleNearest.apply(input, idxs)
     if mode == "area":
         return _adaptive_avg("adaptive_avg_pool", nd, input, out)
-    mats = [_resample.linear_matrix(n, o, s, corners, x.dtype) for n, o, s in zip(ins, out, scales)]
-    return UpsampleLinear.apply(input, mats)
+    return UpsampleLinear.apply(input, _weights(mode, False, ins, out, scales, corners, x.dtype))
+
+
+def _weights(mode, antialias, ins, out, scales, corners, dtype):
+    """interpolate's per-axis weight matrices (``_resample.py``)."""
+    if antialias:
+        return [_resample.antialias_matrix(n, o, s, corners, mode, dtype) for n, o, s in zip(ins, out, scales)]
+    make = _resample.cubic_matrix if mode == "bicubic" else _resample.linear_matrix
+    return [make(n, o, s, corners, dtype) for n, o, s in zip(ins, out, scales)]
 
 
 def upsample(input, size=None, scale_factor=None, mode="nearest", align_corners=None):

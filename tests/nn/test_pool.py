@@ -158,6 +158,22 @@ def test_interpolate_errors():
         P.interpolate(flambeau.zeros(1, 1, 4, 4, 4), size=3, mode="bicubic")
 
 
+@pytest.mark.parametrize("kw", [dict(mode="bilinear"), dict(mode="bicubic"), dict(mode="bilinear", antialias=True),
+                                dict(mode="bicubic", antialias=True), dict(mode="bilinear", align_corners=True)])
+def test_interpolate_uint8_images(kw):
+    """uint8 images resample one axis at a time, each pass rounded and clipped to 0..255: within
+    1 of PyTorch's fixed-point uint8 kernels (bicubic overshoots are clipped between passes)."""
+    img = np.random.default_rng(0).integers(0, 256, (2, 3, 9, 7)).astype(np.uint8)
+    for size in [(5, 11), (4, 3)]:
+        out = P.interpolate(flambeau.tensor(img), size=size, **kw)
+        ref = torch.nn.functional.interpolate(torch.tensor(img), size=size, **kw)
+        assert out.dtype == flambeau.uint8
+        assert np.abs(out.numpy().astype(int) - ref.numpy().astype(int)).max() <= 1
+    for lib in (flambeau, torch):
+        with pytest.raises(RuntimeError, match="not implemented for 'Long'"):
+            F(lib).interpolate(lib.zeros(1, 1, 4, 4, dtype=lib.int64), size=3, **kw)
+
+
 @pytest.mark.parametrize("mode, antialias, node", [
     ("bicubic", False, "UpsampleBicubic2DBackward0"),
     ("bilinear", True, "UpsampleBilinear2DAaBackward0"),

@@ -57,6 +57,10 @@ def test_packing_errors():
             _lib_rnn(lib).pack_padded_sequence(a, [1, 3, 2])
         with pytest.raises(RuntimeError, match="Length of all samples has to be greater than 0"):
             _lib_rnn(lib).pack_padded_sequence(a, [3, 2, 0])
+        with pytest.raises(RuntimeError, match="Cannot pack empty tensors"):
+            _lib_rnn(lib).pack_padded_sequence(lib.zeros(3, 0, 2), [])
+        mixed = _lib_rnn(lib).pad_sequence([lib.ones(2, dtype=lib.int64), lib.ones(3) / 2])
+        assert mixed.dtype == lib.int64 and mixed.tolist() == [[1, 0], [1, 0], [0, 0]]
     p = R.pack_padded_sequence(x, [4, 2, 1])
     with pytest.raises(ValueError, match="Expected total_length to be at least"):
         R.pad_packed_sequence(p, total_length=3)

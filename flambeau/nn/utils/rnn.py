@@ -76,6 +76,8 @@ def pack_padded_sequence(input, lengths, batch_first=False, enforce_sorted=True)
     ``lengths``; ``enforce_sorted=False`` accepts any order (the batch is sorted internally)."""
     lengths = _lengths_array(lengths)
     batch_dim = 0 if batch_first else 1
+    if input.numel() == 0:
+        raise RuntimeError("Cannot pack empty tensors.")
     if len(lengths) != input.size(batch_dim):
         raise RuntimeError(f"Expected `len(lengths)` to be equal to batch_size, but got {len(lengths)} "
                            f"(batch_size={input.size(batch_dim)})")
@@ -144,7 +146,9 @@ def pad_sequence(sequences, batch_first=False, padding_value=0.0, padding_side="
         raise RuntimeError("received an empty list of sequences")
     longest = max(s.size(0) for s in sequences)
     padded = []
+    dtype = sequences[0].dtype          # PyTorch's result takes the first sequence's dtype
     for s in sequences:
+        s = s if s.dtype == dtype else s.to(dtype)
         extra = longest - s.size(0)
         widths = [0, 0] * (s.dim() - 1) + ([0, extra] if padding_side == "right" else [extra, 0])
         padded.append(F.pad(s, tuple(widths), value=padding_value) if extra else s)
