@@ -3,7 +3,7 @@
 Every optimizer updates its parameters' arrays in place, following PyTorch's single-tensor
 update formulas operation by operation, so results agree with ``torch.optim`` to rounding.
 """
-from . import lr_scheduler  # noqa: F401
+from . import lr_scheduler, swa_utils  # noqa: F401
 from .adadelta import Adadelta
 from .adagrad import Adagrad
 from .adam import Adam
@@ -17,4 +17,4 @@ from .rmsprop import RMSprop
 from .sgd import SGD
 
 __all__ = ["Adadelta", "Adagrad", "Adam", "AdamW", "Adamax", "LBFGS", "NAdam", "Optimizer", "RAdam",
-           "RMSprop", "SGD", "lr_scheduler"]
+           "RMSprop", "SGD", "lr_scheduler", "swa_utils"]
