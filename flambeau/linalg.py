@@ -16,6 +16,7 @@ from . import _creation as C, ops
 from ._tensor import Tensor, _wrap
 from .ops import decomp as _d
 from .ops.decomp import LinAlgError
+from .ops.other import chain_product
 from .ops.elementwise import _out as _elementwise_out
 
 __all__ = ["LinAlgError", "cholesky", "cond", "cross", "det", "diagonal", "eigh", "eigvalsh", "inv", "matmul",
@@ -166,7 +167,7 @@ def _matrix_power(A, n):
 
 def multi_dot(tensors, *, out=None):
     """The product of a chain of matrices (first and last may be vectors), multiplied in the
-    order that costs the fewest flops (dynamic programming over the chain, as PyTorch)."""
+    order that costs the fewest flops (``ops.other.chain_product``, as PyTorch)."""
     ts = list(tensors)
     if len(ts) < 2:
         raise RuntimeError(f"multi_dot(): expected at least 2 tensors but got {len(ts)}")
@@ -182,25 +183,7 @@ def multi_dot(tensors, *, out=None):
         if ts[k].shape[1] != ts[k + 1].shape[0]:
             raise RuntimeError(f"multi_dot(): tensors {k} and {k + 1} with shapes {tuple(ts[k].shape)} and "
                                f"{tuple(ts[k + 1].shape)} cannot be multiplied")
-    dims = [ts[0].shape[0]] + [t.shape[1] for t in ts]
-    n = len(ts)
-    cost = [[0] * n for _ in range(n)]
-    split = [[0] * n for _ in range(n)]
-    for length in range(1, n):
-        for i in range(n - length):
-            j = i + length
-            cost[i][j] = math.inf
-            for k in range(i, j):
-                c = cost[i][k] + cost[k + 1][j] + dims[i] * dims[k + 1] * dims[j + 1]
-                if c < cost[i][j]:
-                    cost[i][j], split[i][j] = c, k
-
-    def product(i, j):
-        if i == j:
-            return ts[i]
-        k = split[i][j]
-        return product(i, k) @ product(k + 1, j)
-    result = product(0, n - 1)
+    result = chain_product(ts)
     if first_vec:
         result = result.squeeze(0)
     if last_vec:

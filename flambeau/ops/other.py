@@ -22,7 +22,7 @@ from ..autograd.function import ArrayFunction
 from .._tensor import Tensor, _wrap
 from ._util import norm_dim, fmt_shape
 from .elementwise import to_dtype, where, clamp_min, sqrt, _out
-from .indexing import index_select, masked_fill, _scatter_add_arrays
+from .indexing import Gather, index_select, masked_fill
 from .linalg import matmul
 from .reduce import norm as _norm, ReturnCummax, _return_type, _type_word
 from .shape import cat, diagonal as _diagonal, expand, flip, _diagonal_array
@@ -299,8 +299,14 @@ def chain_matmul(*matrices, out=None):
         if a[1] != b[0]:
             raise RuntimeError(f"multi_dot(): tensors {i} and {i + 1} with shapes {fmt_shape(a)} and "
                                f"{fmt_shape(b)} cannot be multiplied")
-    # classic matrix-chain dynamic programme over the dims p0 x p1 x ... x pn
-    p = [matrices[0]._data.shape[0]] + [m._data.shape[1] for m in matrices]
+    return _out(chain_product(list(matrices)), out)
+
+
+def chain_product(matrices):
+    """The product of a chain of 2-D tensors, multiplied in the order that costs the fewest
+    flops: the classic matrix-chain dynamic programme over the dims p0 x p1 x ... x pn (PyTorch's
+    multi_dot and chain_matmul)."""
+    p = [matrices[0].shape[0]] + [m.shape[1] for m in matrices]
     n = len(matrices)
     cost = [[0] * n for _ in range(n)]
     split = [[0] * n for _ in range(n)]
@@ -318,7 +324,7 @@ def chain_matmul(*matrices, out=None):
             return matrices[i]
         k = split[i][j]
         return matmul(prod(i, k), prod(k + 1, j))
-    return _out(prod(0, n - 1), out)
+    return prod(0, n - 1)
 
 
 # ---------------------------------------------------------------------------- distances
@@ -490,23 +496,11 @@ def _cum_extreme_indices(x, axis, is_max):
     return np.maximum.accumulate(np.where(take, ar, 0), axis=axis) if x.size else np.zeros(x.shape, np.int64)
 
 
-class Cummax(ArrayFunction):
-    """Values picked by the running arg-max indices; backward scatters (accumulating) to them."""
+class Cummax(Gather):
+    """Values picked by the running arg-max indices: a gather, whose backward scatters
+    (accumulating) to them."""
 
     _node_name = "CummaxBackward0"
-
-    @staticmethod
-    def forward(ctx, x, idx, axis):
-        ctx.meta = (x.shape, idx, axis)
-        return np.take_along_axis(x, idx, axis=axis)
-
-    @staticmethod
-    def backward(ctx, g):
-        shape, idx, axis = ctx.meta
-        out = np.zeros(shape, g.dtype)
-        if out.size:
-            _scatter_add_arrays(out, axis, idx, g)
-        return out, None, None
 
 
 class Cummin(Cummax):
@@ -524,7 +518,7 @@ def _cum_extreme(input, dim, is_max):
         x = x.reshape(1)
     idx = _cum_extreme_indices(x._data, axis, is_max)
     if x._data.dtype.kind == "f":
-        vals = (Cummax if is_max else Cummin).apply(x, idx, axis)
+        vals = (Cummax if is_max else Cummin).apply(x, axis, idx)
     else:
         vals = _wrap(np.take_along_axis(x._data, idx, axis=axis))
     if zero_d:

@@ -193,6 +193,16 @@ class RNNBase(Module):
             raise RuntimeError(msg.format(expected_hidden_size, list(hx.size())))
 
     # -------------------------------------------------------------------------- the recurrence
+    def _weights_of(self, layer, direction):
+        """(w_ih, w_hh, b_ih, b_hh, w_hr) of one layer and direction (None where absent)."""
+        suffix = "_reverse" if direction == 1 else ""
+        w_ih = getattr(self, f"weight_ih_l{layer}{suffix}")
+        w_hh = getattr(self, f"weight_hh_l{layer}{suffix}")
+        b_ih = getattr(self, f"bias_ih_l{layer}{suffix}") if self.bias else None
+        b_hh = getattr(self, f"bias_hh_l{layer}{suffix}") if self.bias else None
+        w_hr = getattr(self, f"weight_hr_l{layer}{suffix}") if self.proj_size > 0 else None
+        return w_ih, w_hh, b_ih, b_hh, w_hr
+
     def _run(self, input, h0, c0=None):
         """input (B, T, I) if batch_first else (T, B, I); h0 (L*D, B, H) and, for LSTM, c0.
         Returns (output, h_n, c_n)."""
@@ -204,12 +214,7 @@ class RNNBase(Module):
         for layer in range(self.num_layers):
             outputs = []
             for direction in range(num_directions):
-                suffix = "_reverse" if direction == 1 else ""
-                w_ih = getattr(self, f"weight_ih_l{layer}{suffix}")
-                w_hh = getattr(self, f"weight_hh_l{layer}{suffix}")
-                b_ih = getattr(self, f"bias_ih_l{layer}{suffix}") if self.bias else None
-                b_hh = getattr(self, f"bias_hh_l{layer}{suffix}") if self.bias else None
-                w_hr = getattr(self, f"weight_hr_l{layer}{suffix}") if self.proj_size > 0 else None
+                w_ih, w_hh, b_ih, b_hh, w_hr = self._weights_of(layer, direction)
                 idx = layer * num_directions + direction
                 h = h0[idx]
                 c = c0[idx] if c0 is not None else None
@@ -246,12 +251,7 @@ class RNNBase(Module):
         for layer in range(self.num_layers):
             outputs = []
             for direction in range(num_directions):
-                suffix = "_reverse" if direction == 1 else ""
-                w_ih = getattr(self, f"weight_ih_l{layer}{suffix}")
-                w_hh = getattr(self, f"weight_hh_l{layer}{suffix}")
-                b_ih = getattr(self, f"bias_ih_l{layer}{suffix}") if self.bias else None
-                b_hh = getattr(self, f"bias_hh_l{layer}{suffix}") if self.bias else None
-                w_hr = getattr(self, f"weight_hr_l{layer}{suffix}") if self.proj_size > 0 else None
+                w_ih, w_hh, b_ih, b_hh, w_hr = self._weights_of(layer, direction)
                 idx = layer * num_directions + direction
                 h = h0[idx]
                 c = c0[idx] if c0 is not None else None
