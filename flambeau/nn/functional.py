@@ -387,3 +387,6 @@ from ..ops.pool import (  # noqa: E402,F401
     avg_pool3d, adaptive_avg_pool1d, adaptive_avg_pool2d, adaptive_max_pool1d, adaptive_max_pool2d, interpolate,
     upsample, upsample_nearest, upsample_bilinear)
 from ..ops.norm import batch_norm, group_norm, instance_norm, local_response_norm  # noqa: E402,F401
+
+
+from .attention import scaled_dot_product_attention, multi_head_attention_forward  # noqa: E402,F401

@@ -21,9 +21,11 @@ from .batchnorm import (BatchNorm1d, BatchNorm2d, BatchNorm3d, InstanceNorm1d, I
                         LocalResponseNorm)
 from .upsampling import Upsample, UpsamplingNearest2d, UpsamplingBilinear2d
 from .rnn import RNNBase, RNN, LSTM, GRU, RNNCellBase, RNNCell, LSTMCell, GRUCell
+from .transformer import (MultiheadAttention, Transformer, TransformerEncoder, TransformerDecoder,
+                          TransformerEncoderLayer, TransformerDecoderLayer)
 
 from . import (module, container, linear, activation, dropout, flatten, sparse, normalization, loss,  # noqa: E402
-               conv, pooling, batchnorm, upsampling, rnn)
+               conv, pooling, batchnorm, upsampling, rnn, transformer)
 
 __all__ = [name for m in (module, container, linear, activation, dropout, flatten, sparse, normalization, loss,
-                          conv, pooling, batchnorm, upsampling, rnn) for name in m.__all__]
+                          conv, pooling, batchnorm, upsampling, rnn, transformer) for name in m.__all__]
