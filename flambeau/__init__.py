@@ -45,7 +45,7 @@ from .ops import (  # noqa: F401
     diag, diag_embed, diagflat, trace, tril_indices, triu_indices, kron, cdist, cartesian_prod, block_diag,
     cummax, cummin, logcumsumexp, histc, bincount, bucketize, searchsorted, unique, unique_consecutive,
     meshgrid, vander, atleast_1d, atleast_2d, atleast_3d, baddbmm, addbmm, addmv, addr, chain_matmul,
-    cosine_similarity, pdist, dist, renorm, cross,
+    cosine_similarity, pdist, dist, renorm, cross, lgamma, digamma, polygamma, erfinv, erfc, logit, xlogy,
 )
 from .serialization import save, load  # noqa: F401
 from . import autograd, backends, cuda, accelerator, mps, ops  # noqa: F401,E402
@@ -56,6 +56,8 @@ linalg.install_methods(Tensor)
 from . import nn, optim, utils  # noqa: F401,E402  (torch.nn, torch.optim, torch.utils after `import torch`)
 from . import multiprocessing  # noqa: F401,E402
 from . import profiler  # noqa: F401,E402  (torch.profiler)
+from . import distributions  # noqa: F401,E402  (torch.distributions)
+from . import special, testing  # noqa: F401,E402  (torch.special, torch.testing)
 from .autograd import profiler as _autograd_profiler  # noqa: F401,E402  (torch.autograd.profiler)
 
 is_tensor = lambda obj: isinstance(obj, Tensor)  # noqa: E731

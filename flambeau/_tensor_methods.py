@@ -24,7 +24,7 @@ unsqueeze narrow select split chunk tensor_split unbind diagonal repeat tile rep
 fliplr flipud roll tril triu sort argsort topk kthvalue gather scatter scatter_add scatter_reduce index_select take
 take_along_dim masked_fill masked_select nonzero argwhere index_add index_fill index_put matmul mm bmm mv
 dot inner outer ger addmm diag diag_embed diagflat trace kron cummax cummin logcumsumexp histc bincount unique
-unique_consecutive baddbmm addbmm addmv addr dist renorm cross
+unique_consecutive baddbmm addbmm addmv addr dist renorm cross lgamma digamma erfinv erfc logit xlogy
 """.split()
 
 _ALIASES = {"subtract": "sub", "multiply": "mul", "divide": "div", "arccos": "acos", "arcsin": "asin",
@@ -35,7 +35,7 @@ _INPLACE = """
 floor_divide remainder fmod pow neg abs exp log log1p expm1 sqrt rsqrt sin cos tanh sigmoid reciprocal
 square relu sign floor ceil trunc round clamp clip clamp_min clamp_max lerp masked_fill scatter
 scatter_add scatter_reduce index_fill index_add index_put tril triu exp2 log2 log10 erf baddbmm addbmm addmv addr
-renorm
+renorm lgamma digamma erfinv erfc logit xlogy
 """.split()
 
 _UFUNCS = {"add_": (np.add, "add"), "sub_": (np.subtract, "sub"), "mul_": (np.multiply, "mul"),
@@ -86,3 +86,6 @@ def install(Tensor):
         setattr(Tensor, name + "_", _inplace_method(name + "_", getattr(ops, name)))
     for name, (uf, opname) in _UFUNCS.items():
         setattr(Tensor, name, _ufunc_method(name, uf, opname))
+    # x.polygamma(n) is polygamma(n, x): the tensor is the second argument
+    Tensor.polygamma = lambda self, n: ops.polygamma(n, self)
+    Tensor.polygamma_ = lambda self, n: ops.inplace(self, lambda t: ops.polygamma(n, t))

@@ -10,4 +10,5 @@ from .shape import *  # noqa: F401,F403
 from .indexing import *  # noqa: F401,F403
 from .linalg import *  # noqa: F401,F403
 from .other import *  # noqa: F401,F403
+from .special import *  # noqa: F401,F403
 from .inplace import inplace, check_inplace, ufunc_inplace  # noqa: F401

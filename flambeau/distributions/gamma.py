@@ -1,0 +1,75 @@
+"""``torch.distributions.Gamma``.
+
+Sampling draws NumPy's ``standard_gamma`` from flambeau's generator. ``rsample`` (PyTorch's
+implicit reparameterisation through the gamma CDF) is not provided: ``has_rsample`` is False.
+"""
+from __future__ import annotations
+
+from numbers import Number
+
+import numpy as np
+
+from .._tensor import Size, _wrap
+from ..ops import log
+from ..random import rng
+from . import constraints
+from ..ops.special import digamma, lgamma, xlogy
+from .distribution import Distribution, _expand_params
+from .utils import broadcast_all
+
+__all__ = ["Gamma"]
+
+
+def _standard_gamma(concentration):
+    """Gamma(concentration, 1) draws from flambeau's generator, clamped away from 0 like PyTorch."""
+    a = concentration.detach()._data
+    x = rng().standard_gamma(a.astype(np.float64)).astype(a.dtype)
+    return np.maximum(x, np.finfo(a.dtype).tiny)
+
+
+class Gamma(Distribution):
+    """Gamma distribution with shape ``concentration`` and inverse scale ``rate``."""
+
+    arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
+    support = constraints.nonnegative
+    has_rsample = False
+    _mean_carrier_measure = 0
+
+    @property
+    def mean(self):
+        return self.concentration / self.rate
+
+    @property
+    def mode(self):
+        return ((self.concentration - 1) / self.rate).clamp(min=0)
+
+    @property
+    def variance(self):
+        return self.concentration / self.rate.pow(2)
+
+    def __init__(self, concentration, rate, validate_args=None):
+        self.concentration, self.rate = broadcast_all(concentration, rate)
+        if isinstance(concentration, Number) and isinstance(rate, Number):
+            batch_shape = Size()
+        else:
+            batch_shape = self.concentration.size()
+        super().__init__(batch_shape, validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        return _expand_params(self, Gamma, batch_shape, ("concentration", "rate"), _instance)
+
+    def sample(self, sample_shape=Size()):
+        shape = tuple(self._extended_shape(sample_shape))
+        g = _standard_gamma(self.concentration.detach().expand(shape))
+        value = g / np.broadcast_to(self.rate.detach()._data, shape)
+        return _wrap(np.maximum(value, np.finfo(value.dtype).tiny).astype(self.rate._data.dtype))
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        return (xlogy(self.concentration, self.rate) + xlogy(self.concentration - 1, value)
+                - self.rate * value - lgamma(self.concentration))
+
+    def entropy(self):
+        return (self.concentration - log(self.rate) + lgamma(self.concentration)
+                + (1.0 - self.concentration) * digamma(self.concentration))

@@ -1,0 +1,87 @@
+"""``torch.distributions.utils``: parameter broadcasting, probs <-> logits, lazy properties."""
+from __future__ import annotations
+
+from functools import update_wrapper
+from numbers import Number
+
+import numpy as np
+
+from .. import _dtype as D
+from .._creation import tensor, randn
+from .._tensor import Tensor, Size
+from ..autograd import enable_grad
+from ..ops import broadcast_tensors, clamp, log, log1p, sigmoid, softmax
+
+__all__ = ["broadcast_all", "clamp_probs", "lazy_property", "logits_to_probs", "probs_to_logits"]
+
+
+def broadcast_all(*values):
+    """Broadcast Tensors and numbers together; numbers become tensors of the first tensor's dtype
+    (the default dtype when there is none)."""
+    if not all(isinstance(v, (Tensor, Number)) for v in values):
+        raise ValueError("Input arguments must all be instances of numbers.Number, "
+                         "torch.Tensor or objects implementing __torch_function__.")
+    if all(isinstance(v, Tensor) for v in values):
+        return broadcast_tensors(*values)
+    dtype = D.get_default_dtype()
+    for v in values:
+        if isinstance(v, Tensor):
+            dtype = v.dtype
+            break
+    return broadcast_tensors(*[v if isinstance(v, Tensor) else tensor(v, dtype=dtype) for v in values])
+
+
+def _standard_normal(shape, dtype, device=None):
+    return randn(tuple(shape), dtype=dtype)
+
+
+def _sum_rightmost(value, dim):
+    """Sum out the ``dim`` rightmost dimensions."""
+    if dim == 0:
+        return value
+    return value.reshape(tuple(value.shape[:value.dim() - dim]) + (-1,)).sum(-1)
+
+
+def logits_to_probs(logits, is_binary=False):
+    if is_binary:
+        return sigmoid(logits)
+    return softmax(logits, dim=-1)
+
+
+def clamp_probs(probs):
+    eps = float(np.finfo(probs._data.dtype).eps)
+    return clamp(probs, min=eps, max=1 - eps)
+
+
+def probs_to_logits(probs, is_binary=False):
+    ps_clamped = clamp_probs(probs)
+    if is_binary:
+        return log(ps_clamped) - log1p(-ps_clamped)
+    return log(ps_clamped)
+
+
+def _finfo(t):
+    return np.finfo(t._data.dtype)
+
+
+def _size(shape):
+    return Size(tuple(shape))
+
+
+class lazy_property:
+    """A property computed once per instance, on first access, then stored in the instance's
+    ``__dict__`` (so it is not recomputed, and ``param in self.__dict__`` tells whether it was
+    given or derived)."""
+
+    def __init__(self, wrapped):
+        self.wrapped = wrapped
+        update_wrapper(self, wrapped)
+
+    def __get__(self, instance, obj_type=None):
+        if instance is None:
+            return self
+        with enable_grad():
+            value = self.wrapped(instance)
+        setattr(instance, self.wrapped.__name__, value)
+        return value
+
