@@ -390,3 +390,7 @@ from ..ops.norm import batch_norm, group_norm, instance_norm, local_response_nor
 
 
 from .attention import scaled_dot_product_attention, multi_head_attention_forward  # noqa: E402,F401
+from .functional_extra import (  # noqa: E402,F401
+    pixel_shuffle, pixel_unshuffle, channel_shuffle, native_channel_shuffle, affine_grid, grid_sample,
+    gumbel_softmax, rrelu, rrelu_, lp_pool1d, lp_pool2d, lp_pool3d, max_unpool1d, max_unpool2d,
+    triplet_margin_loss, poisson_nll_loss, multilabel_margin_loss, feature_alpha_dropout, adaptive_avg_pool3d)

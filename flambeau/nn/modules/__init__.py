@@ -23,9 +23,10 @@ from .upsampling import Upsample, UpsamplingNearest2d, UpsamplingBilinear2d
 from .rnn import RNNBase, RNN, LSTM, GRU, RNNCellBase, RNNCell, LSTMCell, GRUCell
 from .transformer import (MultiheadAttention, Transformer, TransformerEncoder, TransformerDecoder,
                           TransformerEncoderLayer, TransformerDecoderLayer)
+from .extra import *  # noqa: F401,F403
 
 from . import (module, container, linear, activation, dropout, flatten, sparse, normalization, loss,  # noqa: E402
-               conv, pooling, batchnorm, upsampling, rnn, transformer)
+               conv, pooling, batchnorm, upsampling, rnn, transformer, extra)
 
 __all__ = [name for m in (module, container, linear, activation, dropout, flatten, sparse, normalization, loss,
-                          conv, pooling, batchnorm, upsampling, rnn, transformer) for name in m.__all__]
+                          conv, pooling, batchnorm, upsampling, rnn, transformer, extra) for name in m.__all__]

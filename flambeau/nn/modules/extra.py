@@ -1,0 +1,329 @@
+"""More ``torch.nn`` layers: padding (zero / constant / reflection / replication / circular, 1-3 d),
+pixel and channel shuffles, RReLU, LP pooling, max unpooling, AdaptiveAvgPool3d and the
+triplet-margin, Poisson-NLL and multilabel-margin losses. The math is in
+:mod:`flambeau.nn.functional_extra` and :func:`flambeau.nn.functional.pad`."""
+from __future__ import annotations
+
+from .. import functional as F
+from .. import functional_extra as FE
+from ...ops.loss import _legacy
+from .module import Module
+
+__all__ = ["ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d",
+           "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d",
+           "ReplicationPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d", "PixelShuffle", "PixelUnshuffle",
+           "ChannelShuffle", "RReLU", "LPPool1d", "LPPool2d", "LPPool3d", "MaxUnpool1d", "MaxUnpool2d",
+           "AdaptiveAvgPool3d", "TripletMarginLoss", "PoissonNLLLoss", "MultiLabelMarginLoss"]
+
+
+def _ntuple(v, n):
+    if isinstance(v, (tuple, list)):
+        return tuple(v)
+    return (v,) * n
+
+
+# ---------------------------------------------------------------------------- padding
+class _PadNd(Module):
+    __constants__ = ["padding"]
+    _n = 1           # spatial dims
+    _mode = "constant"
+
+    def __init__(self, padding):
+        super().__init__()
+        self.padding = _ntuple(padding, 2 * self._n)
+
+    def forward(self, input):
+        return F.pad(input, self.padding, self._mode)
+
+    def extra_repr(self):
+        return f"{self.padding}"
+
+
+class _ConstantPadNd(_PadNd):
+    __constants__ = ["padding", "value"]
+
+    def __init__(self, padding, value):
+        super().__init__(padding)
+        self.value = value
+
+    def forward(self, input):
+        return F.pad(input, self.padding, "constant", self.value)
+
+    def extra_repr(self):
+        return f"padding={self.padding}, value={self.value}"
+
+
+class ConstantPad1d(_ConstantPadNd):
+    """``nn.ConstantPad1d(padding, value)``: pad the last dim with ``value``."""
+    _n = 1
+
+
+class ConstantPad2d(_ConstantPadNd):
+    """``nn.ConstantPad2d(padding, value)``: (left, right, top, bottom)."""
+    _n = 2
+
+
+class ConstantPad3d(_ConstantPadNd):
+    """``nn.ConstantPad3d(padding, value)``: (left, right, top, bottom, front, back)."""
+    _n = 3
+
+
+class _ZeroPad:
+    def __init__(self, padding):
+        super().__init__(padding, 0.0)
+
+    def extra_repr(self):
+        return f"{self.padding}"
+
+
+class ZeroPad1d(_ZeroPad, ConstantPad1d):
+    """``nn.ZeroPad1d(padding)``."""
+
+
+class ZeroPad2d(_ZeroPad, ConstantPad2d):
+    """``nn.ZeroPad2d(padding)``."""
+
+
+class ZeroPad3d(_ZeroPad, ConstantPad3d):
+    """``nn.ZeroPad3d(padding)``."""
+
+
+class ReflectionPad1d(_PadNd):
+    """``nn.ReflectionPad1d(padding)``: mirror without repeating the edge."""
+    _n, _mode = 1, "reflect"
+
+
+class ReflectionPad2d(_PadNd):
+    _n, _mode = 2, "reflect"
+
+
+class ReflectionPad3d(_PadNd):
+    _n, _mode = 3, "reflect"
+
+
+class ReplicationPad1d(_PadNd):
+    """``nn.ReplicationPad1d(padding)``: repeat the edge value."""
+    _n, _mode = 1, "replicate"
+
+
+class ReplicationPad2d(_PadNd):
+    _n, _mode = 2, "replicate"
+
+
+class ReplicationPad3d(_PadNd):
+    _n, _mode = 3, "replicate"
+
+
+class _CircularPadNd(_PadNd):
+    _mode = "circular"
+
+    def forward(self, input):
+        nd = input.dim()
+        if nd not in (self._n + 1, self._n + 2):
+            raise ValueError(f"expected {self._n + 1}D or {self._n + 2}D input (got {nd}D input)")
+        return F.pad(input, self.padding, "circular")
+
+
+class CircularPad1d(_CircularPadNd):
+    """``nn.CircularPad1d(padding)``: wrap around."""
+    _n = 1
+
+
+class CircularPad2d(_CircularPadNd):
+    _n = 2
+
+
+class CircularPad3d(_CircularPadNd):
+    _n = 3
+
+
+# ---------------------------------------------------------------------------- shuffles
+class PixelShuffle(Module):
+    """``nn.PixelShuffle(upscale_factor)``: (*, C r^2, H, W) -> (*, C, H r, W r)."""
+
+    __constants__ = ["upscale_factor"]
+
+    def __init__(self, upscale_factor):
+        super().__init__()
+        self.upscale_factor = upscale_factor
+
+    def forward(self, input):
+        return FE.pixel_shuffle(input, self.upscale_factor)
+
+    def extra_repr(self):
+        return f"upscale_factor={self.upscale_factor}"
+
+
+class PixelUnshuffle(Module):
+    """``nn.PixelUnshuffle(downscale_factor)``: (*, C, H r, W r) -> (*, C r^2, H, W)."""
+
+    __constants__ = ["downscale_factor"]
+
+    def __init__(self, downscale_factor):
+        super().__init__()
+        self.downscale_factor = downscale_factor
+
+    def forward(self, input):
+        return FE.pixel_unshuffle(input, self.downscale_factor)
+
+    def extra_repr(self):
+        return f"downscale_factor={self.downscale_factor}"
+
+
+class ChannelShuffle(Module):
+    """``nn.ChannelShuffle(groups)``."""
+
+    __constants__ = ["groups"]
+
+    def __init__(self, groups):
+        super().__init__()
+        self.groups = groups
+
+    def forward(self, input):
+        return FE.channel_shuffle(input, self.groups)
+
+    def extra_repr(self):
+        return f"groups={self.groups}"
+
+
+# ---------------------------------------------------------------------------- activation
+class RReLU(Module):
+    """``nn.RReLU(lower=1/8, upper=1/3, inplace=False)``: random negative slopes while training,
+    their mean in eval mode."""
+
+    __constants__ = ["lower", "upper", "inplace"]
+
+    def __init__(self, lower=1.0 / 8, upper=1.0 / 3, inplace=False):
+        super().__init__()
+        self.lower, self.upper, self.inplace = lower, upper, inplace
+
+    def forward(self, input):
+        return FE.rrelu(input, self.lower, self.upper, self.training, self.inplace)
+
+    def extra_repr(self):
+        inplace_str = ", inplace=True" if self.inplace else ""
+        return f"lower={self.lower}, upper={self.upper}{inplace_str}"
+
+
+# ---------------------------------------------------------------------------- pooling
+class _LPPoolNd(Module):
+    __constants__ = ["norm_type", "kernel_size", "stride", "ceil_mode"]
+    _fn = None
+
+    def __init__(self, norm_type, kernel_size, stride=None, ceil_mode=False):
+        super().__init__()
+        self.norm_type, self.kernel_size, self.stride, self.ceil_mode = norm_type, kernel_size, stride, ceil_mode
+
+    def forward(self, input):
+        return type(self)._fn(input, float(self.norm_type), self.kernel_size, self.stride, self.ceil_mode)
+
+    def extra_repr(self):
+        return (f"norm_type={self.norm_type}, kernel_size={self.kernel_size}, stride={self.stride}, "
+                f"ceil_mode={self.ceil_mode}")
+
+
+class LPPool1d(_LPPoolNd):
+    """``nn.LPPool1d(norm_type, kernel_size, stride=None, ceil_mode=False)``."""
+    _fn = staticmethod(FE.lp_pool1d)
+
+
+class LPPool2d(_LPPoolNd):
+    """``nn.LPPool2d(norm_type, kernel_size, stride=None, ceil_mode=False)``."""
+    _fn = staticmethod(FE.lp_pool2d)
+
+
+class LPPool3d(_LPPoolNd):
+    """``nn.LPPool3d(norm_type, kernel_size, stride=None, ceil_mode=False)``."""
+    _fn = staticmethod(FE.lp_pool3d)
+
+
+class _MaxUnpoolNd(Module):
+    _n = 1
+    _fn = None
+
+    def __init__(self, kernel_size, stride=None, padding=0):
+        super().__init__()
+        self.kernel_size = _ntuple(kernel_size, self._n)
+        self.stride = _ntuple(stride if stride is not None else kernel_size, self._n)
+        self.padding = _ntuple(padding, self._n)
+
+    def forward(self, input, indices, output_size=None):
+        return type(self)._fn(input, indices, self.kernel_size, self.stride, self.padding, output_size)
+
+    def extra_repr(self):
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class MaxUnpool1d(_MaxUnpoolNd):
+    """``nn.MaxUnpool1d(kernel_size, stride=None, padding=0)``."""
+    _n = 1
+    _fn = staticmethod(FE.max_unpool1d)
+
+
+class MaxUnpool2d(_MaxUnpoolNd):
+    """``nn.MaxUnpool2d(kernel_size, stride=None, padding=0)``."""
+    _n = 2
+    _fn = staticmethod(FE.max_unpool2d)
+
+
+class AdaptiveAvgPool3d(Module):
+    """``nn.AdaptiveAvgPool3d(output_size)``: (N, C, D, H, W) -> (N, C, *output_size)."""
+
+    __constants__ = ["output_size"]
+
+    def __init__(self, output_size):
+        super().__init__()
+        self.output_size = output_size
+
+    def forward(self, input):
+        return FE.adaptive_avg_pool3d(input, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+# ---------------------------------------------------------------------------- losses
+class _Loss(Module):
+    def __init__(self, size_average=None, reduce=None, reduction="mean"):
+        super().__init__()
+        if size_average is not None or reduce is not None:
+            reduction = _legacy(size_average, reduce)
+        self.reduction = reduction
+
+
+class TripletMarginLoss(_Loss):
+    """``nn.TripletMarginLoss(margin=1.0, p=2.0, eps=1e-6, swap=False, reduction='mean')``."""
+
+    __constants__ = ["margin", "p", "eps", "swap", "reduction"]
+
+    def __init__(self, margin=1.0, p=2.0, eps=1e-6, swap=False, size_average=None, reduce=None,
+                 reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.margin, self.p, self.eps, self.swap = margin, p, eps, swap
+
+    def forward(self, anchor, positive, negative):
+        return FE.triplet_margin_loss(anchor, positive, negative, margin=self.margin, p=self.p, eps=self.eps,
+                                      swap=self.swap, reduction=self.reduction)
+
+
+class PoissonNLLLoss(_Loss):
+    """``nn.PoissonNLLLoss(log_input=True, full=False, eps=1e-8, reduction='mean')``."""
+
+    __constants__ = ["log_input", "full", "eps", "reduction"]
+
+    def __init__(self, log_input=True, full=False, size_average=None, eps=1e-8, reduce=None, reduction="mean"):
+        super().__init__(size_average, reduce, reduction)
+        self.log_input, self.full, self.eps = log_input, full, eps
+
+    def forward(self, log_input, target):
+        return FE.poisson_nll_loss(log_input, target, log_input=self.log_input, full=self.full, eps=self.eps,
+                                   reduction=self.reduction)
+
+
+class MultiLabelMarginLoss(_Loss):
+    """``nn.MultiLabelMarginLoss(reduction='mean')``."""
+
+    __constants__ = ["reduction"]
+
+    def forward(self, input, target):
+        return FE.multilabel_margin_loss(input, target, reduction=self.reduction)
