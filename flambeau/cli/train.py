@@ -279,7 +279,9 @@ def train(args):
                "wall_time_s": earlier_wall + time.perf_counter() - started, "confusion_matrix": cm.tolist()}
     _write_json(os.path.join(run_dir, "metrics.json"), metrics)
     figures = [] if args.no_figures else _figures(run_dir, history, cm, classes)
-    print(f"test accuracy {history[-1]['test_acc']:.4f} after {metrics['wall_time_s'] / 60:.1f} min; "
+    wall = metrics["wall_time_s"]
+    took = f"{wall:.1f} s" if wall < 60 else f"{wall / 60:.1f} min"
+    print(f"test accuracy {history[-1]['test_acc']:.4f} after {took}; "
           f"run folder {run_dir} "
           f"(model.safetensors, metrics.json{''.join(', ' + f for f in figures)})")
     return metrics
