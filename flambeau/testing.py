@@ -158,6 +158,12 @@ def _is_scalar(x):
 
 
 def _compare(actual, expected, id_, opts):
+    # NumPy arrays compare as tensors, as PyTorch's assert_close does (a pair of arrays, or an
+    # array against a tensor)
+    if isinstance(actual, np.ndarray) and isinstance(expected, (np.ndarray, Tensor)):
+        actual = Tensor._make(actual)
+    if isinstance(expected, np.ndarray) and isinstance(actual, Tensor):
+        expected = Tensor._make(expected)
     try:
         if isinstance(actual, Tensor) and isinstance(expected, Tensor):
             _compare_tensors(actual, expected, opts["rtol"], opts["atol"], opts["equal_nan"], opts["check_dtype"],

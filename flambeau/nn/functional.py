@@ -108,7 +108,9 @@ def _pad_index(n, before, after, mode):
         return np.where(j >= n, period - j, j)
     if mode == "replicate":
         return np.clip(j, 0, n - 1)
-    return j % n  # circular
+    # circular: a negative amount crops first, and the cropped span is what wraps (PyTorch)
+    lo, hi = max(-before, 0), n - max(-after, 0)
+    return (np.arange(-max(before, 0), hi - lo + max(after, 0)) % (hi - lo)) + lo
 
 
 def pad(input, pad, mode="constant", value=None):

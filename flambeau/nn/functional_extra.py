@@ -618,11 +618,14 @@ class MultilabelMargin(ArrayFunction):
         dt = x.dtype.type
         # targets are valid up to the first -1
         valid = np.cumprod(y >= 0, axis=1).astype(bool)
-        yc = np.where(valid, y, 0)
+        # only the longest target list matters: the pairs below are (N, T, C), not (N, C, C)
+        T = int(valid.sum(axis=1).max()) if N else 0
+        valid = valid[:, :T]
+        yc = np.where(valid, y[:, :T], 0)
         is_target = np.zeros((N, C), bool)
-        rows = np.broadcast_to(np.arange(N)[:, None], (N, C))
+        rows = np.broadcast_to(np.arange(N)[:, None], yc.shape)
         is_target[rows[valid], yc[valid]] = True
-        xy = np.take_along_axis(x, yc, axis=1)                       # (N, C): x[y_j]
+        xy = np.take_along_axis(x, yc, axis=1)                       # (N, T): x[y_j]
         z = dt(1) - xy[:, :, None] + x[:, None, :]                   # (N, j, i)
         mask = valid[:, :, None] & ~is_target[:, None, :]
         h = np.where(mask, np.maximum(z, dt(0)), dt(0))
@@ -646,7 +649,7 @@ class MultilabelMargin(ArrayFunction):
             scale = g / dt.type(C * N)
         d = act.astype(dt) * scale                                   # (N, j, i)
         gx = d.sum(axis=1)                                           # + for the non-target i
-        rows = np.broadcast_to(np.arange(N)[:, None], (N, C))
+        rows = np.broadcast_to(np.arange(N)[:, None], ctx.yc.shape)
         np.add.at(gx, (rows, ctx.yc), -d.sum(axis=2))                # - for the target y_j
         return gx.astype(dt, copy=False), None, None
 

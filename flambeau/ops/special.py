@@ -123,11 +123,16 @@ def polygamma_np(n, x):
         pos = x > 0
         out[pos] = _polygamma_pos(n, x[pos])
         neg = ~pos & np.isfinite(x)
-        if neg.any() and n == 1:
+        if neg.any():
             xn = x[neg]
-            # psi_1(1-x) + psi_1(x) = pi^2 / sin^2(pi x)
-            r = (np.pi / np.sin(np.pi * xn)) ** 2 - _polygamma_pos(1, 1.0 - xn)
-            out[neg] = np.where(xn == np.floor(xn), np.inf, r)
+            pole = xn == np.floor(xn)           # 0, -1, -2 ...: (-1)^(n+1) inf, as PyTorch
+            if n == 1:
+                # psi_1(1-x) + psi_1(x) = pi^2 / sin^2(pi x)
+                r = (np.pi / np.sin(np.pi * xn)) ** 2 - _polygamma_pos(1, 1.0 - xn)
+            else:
+                # the upward recurrence of _polygamma_pos also holds below 0, between the poles
+                r = _polygamma_pos(n, np.where(pole, 0.5, xn))
+            out[neg] = np.where(pole, (-1.0) ** (n + 1) * np.inf, r)
         out[x == np.inf] = 0.0
     return out
 

@@ -48,8 +48,8 @@ def get_swa_multi_avg_fn():
         for p_avg, p_model in zip(averaged_param_list, current_param_list):
             if _is_float(p_avg):
                 p_avg.lerp_(p_model, 1 / (n + 1))
-            else:
-                p_avg.add_((p_model - p_avg) / (n + 1))
+            else:       # integer buffers (num_batches_tracked): the mean, truncated as PyTorch's copy_
+                p_avg.copy_(p_avg + (p_model - p_avg) / (n + 1))
     return swa_update
 
 

@@ -217,3 +217,16 @@ def test_toplevel_special_functions_and_methods_match_torch():
     check(lambda lib, a: lib.logit(a / 3) + (a / 3).logit(), x)
     check(lambda lib, a: lib.erfinv(a / 3) + (a / 3).erfinv(), x)
     check(lambda lib, a, b: lib.xlogy(a, b) + a.xlogy(b), x, _pos(4, 3, seed=11))
+
+
+def test_polygamma_below_zero_and_assert_close_on_arrays():
+    x = np.array([-0.5, -3.7, -2.3, 1.5])
+    for n in (1, 2, 3):
+        check(lambda lib, a: lib.polygamma(n, a), x, grad=False, rtol=1e-8)
+    # the poles 0, -1, -2 ... are (-1)^(n+1) inf (for n = 1 PyTorch returns a large finite value there)
+    for n in (2, 3):
+        check(lambda lib, a: lib.polygamma(n, a), np.array([0.0, -1.0, -4.0]), grad=False)
+    assert_close = flambeau.testing.assert_close
+    assert_close(np.array([1.0, 2.0]), np.array([1.0, 2.0]))
+    with pytest.raises(AssertionError, match="not close"):
+        assert_close(np.array([1.0]), np.array([2.0]))

@@ -432,3 +432,18 @@ def test_adaptive_avg_pool3d(dtype, shape, out):
     check(lambda lib, a: _fe(lib).adaptive_avg_pool3d(a, out), x, noncontiguous=True)
     check(lambda lib, a: _mods(lib).AdaptiveAvgPool3d(out)(a), x)
     assert repr(M.AdaptiveAvgPool3d(out)) == repr(torch.nn.AdaptiveAvgPool3d(out))
+
+
+@pytest.mark.parametrize("amounts", [(-1, 2), (2, -1), (-2, 0), (1, -1, 2, -2)])
+def test_circular_padding_crops_then_wraps(amounts):
+    x = np.arange(2 * 5 * 6, dtype=np.float64).reshape((1, 2, 5, 6) if len(amounts) == 4 else (2, 5, 6))
+    check(lambda lib, a: lib.nn.functional.pad(a, amounts, mode="circular"), x)
+
+
+def test_multilabel_margin_loss_scales_with_the_targets_not_classes_squared():
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((64, 2000)).astype(np.float32)
+    y = -np.ones((64, 2000), np.int64)
+    y[:, :4] = rng.integers(0, 2000, (64, 4))
+    # the (N, C, C) formulation would need ~1 GB here; (N, T, C) is 2 MB
+    check(lambda lib, a, t: lib.nn.functional.multilabel_margin_loss(a, t), x, y)

@@ -94,3 +94,19 @@ def test_swa_errors():
         FS.SWALR(opt, 0.01, anneal_epochs=-1)
     with pytest.raises(AssertionError):
         FS.AveragedModel(flambeau.nn.Linear(1, 1), avg_fn=FS.get_swa_avg_fn(), multi_avg_fn=FS.get_swa_multi_avg_fn())
+
+
+def test_averaging_buffers_with_integer_counters():
+    """use_buffers=True averages num_batches_tracked too (an int64 buffer: truncated, as PyTorch)."""
+    tm = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.BatchNorm1d(4))
+    fm = flambeau.nn.Sequential(flambeau.nn.Linear(3, 4), flambeau.nn.BatchNorm1d(4))
+    fm.load_state_dict({k: flambeau.tensor(v.detach().numpy()) for k, v in tm.state_dict().items()})
+    at, af = TS.AveragedModel(tm, use_buffers=True), FS.AveragedModel(fm, use_buffers=True)
+    x = np.random.default_rng(0).standard_normal((3, 5, 3)).astype(np.float32)
+    for lib, m, a in ((torch, tm, at), (flambeau, fm, af)):
+        m(lib.tensor(x[0]))
+        a.update_parameters(m)
+        m(lib.tensor(x[1]))
+        m(lib.tensor(x[2]))
+        a.update_parameters(m)
+    _close(at, af)
