@@ -726,24 +726,40 @@ def _unique_result(out, inverse, counts, return_inverse, return_counts):
 def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=None):
     """The distinct values of input, sorted (as PyTorch does on CPU whatever ``sorted``); optionally
     the index of each input element in them (input's shape) and each value's count. NaNs are
-    all distinct, as in PyTorch."""
+    all distinct, as in PyTorch. With ``dim``: the distinct slices along dim."""
     _tensor_arg(input, "unique")
-    if dim is not None:
-        raise NotImplementedError("flambeau.unique(dim=...) is not implemented: only dim=None (the flattened "
-                                  "input) is supported")
     x = input._data
+    if dim is not None:         # distinct slices along dim, in lexicographic order
+        d, rows = _slices(x, dim, "unique")
+        _, first, inv, cnt = np.unique(rows, axis=0, return_index=True, return_inverse=True, return_counts=True)
+        out = np.moveaxis(np.moveaxis(x, d, 0)[first], 0, d)
+        return _unique_result(out, inv.reshape(-1), cnt, return_inverse, return_counts)
     out, inv, cnt = np.unique(x.reshape(-1), return_inverse=True, return_counts=True, equal_nan=False)
     return _unique_result(out, inv.reshape(x.shape), cnt, return_inverse, return_counts)
+
+
+def _slices(x, dim, op):
+    """(dim, the slices of x along dim as the rows of a 2-D array)."""
+    if x.ndim == 0:
+        raise IndexError(f"{op}(): dim {dim} is out of range for a 0-d tensor")
+    d = norm_dim(dim, x.ndim, op)
+    moved = np.moveaxis(x, d, 0)
+    return d, moved.reshape(moved.shape[0], -1)
 
 
 def unique_consecutive(input, return_inverse=False, return_counts=False, dim=None):
     """Each run of equal consecutive values (of the flattened input) reduced to one value;
     optionally each element's run index (input's shape) and each run's length."""
     _tensor_arg(input, "unique_consecutive")
-    if dim is not None:
-        raise NotImplementedError("flambeau.unique_consecutive(dim=...) is not implemented: only dim=None (the "
-                                  "flattened input) is supported")
     x = input._data
+    if dim is not None:         # runs of equal consecutive slices along dim
+        d, rows = _slices(x, dim, "unique_consecutive")
+        n = rows.shape[0]
+        starts = np.ones(n, np.bool_)
+        starts[1:] = (rows[1:] != rows[:-1]).any(axis=1) if rows.shape[1] else False
+        cnt = np.diff(np.append(np.flatnonzero(starts), n))
+        out = np.moveaxis(np.moveaxis(x, d, 0)[starts], 0, d)
+        return _unique_result(out, np.cumsum(starts) - 1, cnt, return_inverse, return_counts)
     flat = x.reshape(-1)
     n = flat.shape[0]
     starts = np.ones(n, np.bool_)

@@ -584,12 +584,18 @@ def test_unique_consecutive_runs():
     check(lambda lib, t: lib.unique_consecutive(t, return_counts=True), x.reshape(2, 4), grad=False)
 
 
-def test_unique_dim_not_implemented_and_not_differentiable():
-    x = flambeau.tensor([[1, 2], [1, 2]])
-    with pytest.raises(NotImplementedError, match="dim"):
-        flambeau.unique(x, dim=0)
-    with pytest.raises(NotImplementedError, match="dim"):
-        flambeau.unique_consecutive(x, dim=0)
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_unique_along_a_dim(dim):
+    """Distinct slices (lexicographic order) and runs of equal consecutive slices along dim."""
+    x = np.array([[1, 2, 1, 2, 0], [3, 0, 3, 0, 0], [1, 2, 1, 2, 0], [1, 2, 1, 2, 0], [0, 5, 0, 5, 1]])
+    check(lambda lib, t: lib.unique(t, dim=dim, return_inverse=True, return_counts=True), x, grad=False)
+    check(lambda lib, t: lib.unique_consecutive(t, dim=dim, return_inverse=True, return_counts=True), x,
+          grad=False)
+    f = np.random.default_rng(0).integers(0, 2, (3, 5, 2)).astype(np.float32)
+    check(lambda lib, t: lib.unique(t, dim=dim, return_inverse=True, return_counts=True), f, grad=False)
+
+
+def test_unique_is_not_differentiable():
     y = flambeau.from_numpy(rand(4)).requires_grad_()
     assert not flambeau.unique(y).requires_grad
 
