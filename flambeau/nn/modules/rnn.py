@@ -205,38 +205,14 @@ class RNNBase(Module):
 
     def _run(self, input, h0, c0=None):
         """input (B, T, I) if batch_first else (T, B, I); h0 (L*D, B, H) and, for LSTM, c0.
-        Returns (output, h_n, c_n)."""
+        Returns (output, h_n, c_n). A padded batch is a packed one whose every step holds the
+        whole batch: one recurrence (_run_packed) serves both."""
         x = input.transpose(0, 1) if self.batch_first else input
-        steps_n = x.size(0)
-        num_directions = 2 if self.bidirectional else 1
-        h_n, c_n = [], []
-        layer_input = x
-        for layer in range(self.num_layers):
-            outputs = []
-            for direction in range(num_directions):
-                w_ih, w_hh, b_ih, b_hh, w_hr = self._weights_of(layer, direction)
-                idx = layer * num_directions + direction
-                h = h0[idx]
-                c = c0[idx] if c0 is not None else None
-                x_gates = F.linear(layer_input, w_ih, b_ih).unbind(0)
-                out = [None] * steps_n
-                order = range(steps_n - 1, -1, -1) if direction == 1 else range(steps_n)
-                for t in order:
-                    if self.mode == "LSTM":
-                        h, c = _lstm_step(x_gates[t], h, c, w_hh, b_hh, w_hr)
-                    elif self.mode == "GRU":
-                        h = _gru_step(x_gates[t], h, w_hh, b_hh)
-                    else:
-                        h = _rnn_step(x_gates[t], h, w_hh, b_hh, self.mode == "RNN_RELU")
-                    out[t] = h
-                outputs.append(ops.stack(out, 0))
-                h_n.append(h)
-                c_n.append(c)
-            layer_input = outputs[0] if num_directions == 1 else ops.cat(outputs, 2)
-            if self.dropout > 0 and self.training and layer < self.num_layers - 1:
-                layer_input = F.dropout(layer_input, self.dropout, True)
-        output = layer_input.transpose(0, 1) if self.batch_first else layer_input
-        return output, ops.stack(h_n, 0), (ops.stack(c_n, 0) if c0 is not None else None)
+        steps_n, batch = x.size(0), x.size(1)
+        data = x.reshape(steps_n * batch, x.size(2))
+        out, h_n, c_n = self._run_packed(data, np.full(steps_n, batch), h0, c0)
+        output = out.reshape(steps_n, batch, out.size(-1))
+        return (output.transpose(0, 1) if self.batch_first else output), h_n, c_n
 
     def _run_packed(self, data, batch_sizes, h0, c0=None):
         """The recurrence over a PackedSequence's ``data`` (sum of lengths, I): step t updates the
