@@ -1,2 +1,2 @@
-"""``flambeau.utils``: data loading (``flambeau.utils.data``)."""
-from . import data  # noqa: F401
+"""``flambeau.utils``: data loading (``flambeau.utils.data``), activation checkpointing."""
+from . import data, checkpoint  # noqa: F401
