@@ -91,6 +91,25 @@ def use_deterministic_algorithms(mode, *, warn_only=False) -> None:
     """Accepted for compatibility: every flambeau op is deterministic."""
 
 
+_FLOAT32_MATMUL_PRECISION = ["highest"]
+
+
+def set_float32_matmul_precision(precision) -> None:
+    """``torch.set_float32_matmul_precision``: 'highest', 'high' or 'medium' allow PyTorch to use
+    faster, less precise float32 products on hardware that has them (TF32, bfloat16 passes).
+    NumPy's BLAS computes every float32 product in full float32 precision, whatever the setting."""
+    if precision not in ("highest", "high", "medium"):
+        import warnings
+        warnings.warn(f"{precision} is not one of 'highest', 'high', or 'medium'; the current "
+                      "set_float32_matmul_precision call has no effect.", UserWarning, stacklevel=2)
+        return
+    _FLOAT32_MATMUL_PRECISION[0] = precision
+
+
+def get_float32_matmul_precision() -> str:
+    return _FLOAT32_MATMUL_PRECISION[0]
+
+
 def compile(model=None, **kwargs):
     """``torch.compile``: flambeau runs eagerly; the model is returned unchanged."""
     if model is None:

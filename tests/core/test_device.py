@@ -55,3 +55,18 @@ def test_availability_flags():
     dev = flambeau.device("cuda" if flambeau.cuda.is_available() else "cpu")
     m = flambeau.ones(3).to(dev)
     assert np.array_equal(m.numpy(), np.ones(3, np.float32))
+
+
+def test_float32_matmul_precision_setting():
+    import warnings
+    before = flambeau.get_float32_matmul_precision()
+    try:
+        for p in ("high", "medium", "highest"):
+            flambeau.set_float32_matmul_precision(p)
+            assert flambeau.get_float32_matmul_precision() == p
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            flambeau.set_float32_matmul_precision("low")      # PyTorch: a warning, no effect
+        assert "has no effect" in str(caught[0].message) and flambeau.get_float32_matmul_precision() == "highest"
+    finally:
+        flambeau.set_float32_matmul_precision(before)
