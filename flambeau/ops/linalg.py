@@ -7,8 +7,8 @@ import numpy as np
 
 from .._threads import in_parallel_section, parallel_for, workers
 from ..autograd.function import ArrayFunction
-from .._tensor import Tensor, _wrap
-from ._util import promote, fmt_shape
+from .._tensor import Tensor
+from ._util import fmt_shape
 
 _SPLIT_FLOPS = 1 << 26   # below ~64 MFLOP (~0.5 ms) waking a thread costs more than it saves (measured)
 _MIN_BLOCK = 64          # rows or columns per block when it is

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 import flambeau
-from flambeau.utils.checkpoint import checkpoint, checkpoint_sequential
+from flambeau.utils.checkpoint import checkpoint
 
 
 def _net(seed=0):
@@ -56,14 +56,11 @@ def test_inputs_without_grad():
 def test_checkpoint_sequential_and_torch_semantics():
     data = np.random.default_rng(1).standard_normal((6, 4)).astype(np.float32)
     results = []
+    nets = {lib: lib.nn.Sequential(lib.nn.Linear(4, 8), lib.nn.Tanh(), lib.nn.Linear(8, 8), lib.nn.ReLU(),
+                                   lib.nn.Linear(8, 2)) for lib in (torch, flambeau)}
+    nets[flambeau].load_state_dict({k: flambeau.tensor(v.detach().numpy()) for k, v in nets[torch].state_dict().items()})
     for lib in (torch, flambeau):
-        lib.manual_seed(0)
-        nn = lib.nn
-        net = nn.Sequential(nn.Linear(4, 8), nn.Tanh(), nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 2))
-        if lib is flambeau:
-            net.load_state_dict({k: flambeau.tensor(v.detach().numpy()) for k, v in torch_net.state_dict().items()})
-        else:
-            torch_net = net
+        net = nets[lib]
         x = lib.tensor(data, requires_grad=True)
         mod = torch.utils.checkpoint if lib is torch else flambeau.utils.checkpoint
         with warnings.catch_warnings():
