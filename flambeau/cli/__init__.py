@@ -48,6 +48,9 @@ def _parser():
     t.add_argument("--label-smoothing", type=float, default=0.0, help="cross-entropy label smoothing (default 0)")
     t.add_argument("--tta", action="store_true", help="test-time augmentation: average each test image's "
                    "logits with its mirror image's")
+    t.add_argument("--ema", type=float, default=None, metavar="DECAY",
+                   help="evaluate and save an exponential moving average of the weights and batch-norm "
+                        "statistics, updated after every step with this decay (e.g. 0.999)")
     t.add_argument("--eval-every", type=int, default=1, metavar="N",
                    help="evaluate on the test set every N epochs and after the last one (default 1; "
                         "0: only after the last, which saves the evaluation passes in a timed run)")

@@ -116,7 +116,7 @@ def _settings(args):
            "momentum": args.momentum, "weight_decay": pick(args.weight_decay, "weight_decay"),
            "nesterov": pick(args.nesterov, "nesterov", False), "augment": pick(args.augment, "augment"),
            "schedule": pick(args.schedule, "schedule"), "label_smoothing": args.label_smoothing,
-           "tta": args.tta, "eval_every": args.eval_every, "seed": args.seed, "limit": args.limit, "width": args.width}
+           "tta": args.tta, "eval_every": args.eval_every, "ema": args.ema, "seed": args.seed, "limit": args.limit, "width": args.width}
     # the recipe's learning rate belongs to its optimizer
     cfg["lr"] = args.lr if args.lr is not None else (
         r["lr"] if "lr" in r and args.optimizer == "sgd" else DEFAULT_LR[args.optimizer])
@@ -127,6 +127,8 @@ def _settings(args):
         raise CLIError(f"--lr must be positive, got {cfg['lr']}")
     if cfg["eval_every"] < 0:
         raise CLIError(f"--eval-every must be 0 or positive, got {cfg['eval_every']}")
+    if cfg["ema"] is not None and not 0.0 < cfg["ema"] < 1.0:
+        raise CLIError(f"--ema must be in (0, 1), got {cfg['ema']}")
     if not 0.0 <= cfg["label_smoothing"] < 1.0:
         raise CLIError(f"--label-smoothing must be in [0, 1), got {cfg['label_smoothing']}")
     return cfg
@@ -186,12 +188,20 @@ def train(args):
                            cfg["nesterov"])
     scheduler = make_scheduler(cfg["schedule"], optimizer, cfg["lr"], epochs * steps)
     n_params = sum(p.numel() for p in model.parameters())
+    # --ema: the evaluated (and saved) model is a running average of the trained one
+    averaged = None
+    if cfg.get("ema"):
+        from ..optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+        averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(cfg["ema"]), use_buffers=True)
+    evaluated = averaged.module if averaged is not None else model
 
     history, first, earlier_wall = [], 1, 0.0
     if resume:
         run_dir = resume
         ckpt = flambeau.load(os.path.join(run_dir, "checkpoint.safetensors"))
         model.load_state_dict(ckpt["model"])
+        if averaged is not None:
+            averaged.load_state_dict(ckpt["ema"])
         optimizer.load_state_dict(ckpt["optimizer"])
         if scheduler is not None:
             scheduler.load_state_dict(ckpt["scheduler"])
@@ -239,6 +249,8 @@ def train(args):
             loss.backward()
             lr_used = optimizer.param_groups[0]["lr"]
             optimizer.step()
+            if averaged is not None:
+                averaged.update_parameters(model)
             if scheduler is not None:
                 scheduler.step()
             k = len(idx)
@@ -253,7 +265,7 @@ def train(args):
         every = cfg.get("eval_every", 1)
         test_acc = test_loss = None         # epochs between evaluations (--eval-every) have no test metrics
         if epoch == epochs or (every and epoch % every == 0):
-            test_acc, test_loss, pred = evaluate(model, x_test, y_test, tta=cfg["tta"])
+            test_acc, test_loss, pred = evaluate(evaluated, x_test, y_test, tta=cfg["tta"])
         history.append({"epoch": epoch, "train_loss": loss_sum / seen, "train_acc": correct / seen,
                         "test_loss": test_loss, "test_acc": test_acc, "epoch_time_s": epoch_time,
                         "lr": lr_used})          # the rate of the epoch's last step
@@ -270,10 +282,12 @@ def train(args):
                  "rng_state": flambeau.get_rng_state()}
         if scheduler is not None:
             state["scheduler"] = scheduler.state_dict()
+        if averaged is not None:
+            state["ema"] = averaged.state_dict()
         flambeau.save(state, os.path.join(run_dir, "checkpoint.safetensors"))
 
     cm = confusion_matrix(yte, pred, len(classes))
-    flambeau.save(model.state_dict(), os.path.join(run_dir, "model.safetensors"))
+    flambeau.save(evaluated.state_dict(), os.path.join(run_dir, "model.safetensors"))
     metrics = {"final_test_acc": history[-1]["test_acc"], "history": history,
                "total_train_time_s": sum(h["epoch_time_s"] for h in history),
                "wall_time_s": earlier_wall + time.perf_counter() - started, "confusion_matrix": cm.tolist()}

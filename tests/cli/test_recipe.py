@@ -125,6 +125,26 @@ def test_eval_every_skips_test_passes_only(tmp_path, capsys, every, tested):
         assert (tmp_path / "b" / "curves.png").stat().st_size > 0
 
 
+def test_ema_is_evaluated_saved_and_resumed(tmp_path, capsys):
+    """--ema: the evaluated and saved model is the moving average (not the last weights); the
+    average is checkpointed, so --resume continues it bit for bit."""
+    straight = _run(tmp_path, "a", "--epochs", "3", "--augment", "flip", "--ema", "0.9")
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["ema"] == 0.9
+    saved = flambeau.load(str(tmp_path / "a" / "model.safetensors"))
+    ckpt = flambeau.load(str(tmp_path / "a" / "checkpoint.safetensors"))
+    assert not all(flambeau.equal(saved[k], ckpt["model"][k]) for k in saved)
+    assert all(flambeau.equal(saved[k], ckpt["ema"]["module." + k]) for k in saved)
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "a")]) == 0
+    assert f"accuracy {straight['final_test_acc']:.4f}" in capsys.readouterr().out
+    assert main(["train", "--out", str(tmp_path), "--name", "c", "--no-progress", "--no-figures", "--epochs", "2",
+                 "--augment", "flip", "--ema", "0.9", "--schedule", "constant"]) == 0
+    assert main(["train", "--resume", str(tmp_path / "c"), "--epochs", "3", "--no-progress", "--no-figures"]) == 0
+    d = _run(tmp_path, "d", "--epochs", "3", "--augment", "flip", "--ema", "0.9", "--schedule", "constant")
+    resumed = json.loads((tmp_path / "c" / "metrics.json").read_text())
+    assert [h["test_acc"] for h in resumed["history"]] == [h["test_acc"] for h in d["history"]]
+
+
 class _Stop(Exception):
     pass
 
@@ -173,6 +193,7 @@ def test_threads_option(tmp_path):
     (["--label-smoothing", "1.5"], "--label-smoothing must be in [0, 1)"),
     (["--batch-size", "0"], "--batch-size must be positive"),
     (["--eval-every", "-1"], "--eval-every must be 0 or positive"),
+    (["--ema", "1.0"], "--ema must be in (0, 1)"),
     (["--resume", "/nonexistent-run"], "no config.json + checkpoint.safetensors"),
 ])
 def test_recipe_bad_input(argv, message, tmp_path, capsys):
