@@ -46,6 +46,7 @@ from .ops import (  # noqa: F401
     cummax, cummin, logcumsumexp, histc, bincount, bucketize, searchsorted, unique, unique_consecutive,
     meshgrid, vander, atleast_1d, atleast_2d, atleast_3d, baddbmm, addbmm, addmv, addr, chain_matmul,
     cosine_similarity, pdist, dist, renorm, cross, lgamma, digamma, polygamma, erfinv, erfc, logit, xlogy,
+    ctc_loss,
 )
 from .serialization import save, load  # noqa: F401
 from . import autograd, backends, cuda, accelerator, mps, ops  # noqa: F401,E402

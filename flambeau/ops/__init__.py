@@ -11,4 +11,5 @@ from .indexing import *  # noqa: F401,F403
 from .linalg import *  # noqa: F401,F403
 from .other import *  # noqa: F401,F403
 from .special import *  # noqa: F401,F403
+from .ctc import *  # noqa: F401,F403
 from .inplace import inplace, check_inplace, ufunc_inplace  # noqa: F401

@@ -13,7 +13,7 @@ __all__ = ["ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ConstantPad1d", "ConstantPad2
            "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d",
            "ReplicationPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d", "PixelShuffle", "PixelUnshuffle",
            "ChannelShuffle", "RReLU", "LPPool1d", "LPPool2d", "LPPool3d", "MaxUnpool1d", "MaxUnpool2d",
-           "AdaptiveAvgPool3d", "TripletMarginLoss", "PoissonNLLLoss", "MultiLabelMarginLoss"]
+           "AdaptiveAvgPool3d", "TripletMarginLoss", "PoissonNLLLoss", "MultiLabelMarginLoss", "CTCLoss"]
 
 
 def _ntuple(v, n):
@@ -327,3 +327,19 @@ class MultiLabelMarginLoss(_Loss):
 
     def forward(self, input, target):
         return FE.multilabel_margin_loss(input, target, reduction=self.reduction)
+
+
+class CTCLoss(_Loss):
+    """``nn.CTCLoss(blank=0, reduction='mean', zero_infinity=False)``: connectionist temporal
+    classification of (T, N, C) log-probabilities against unsegmented target sequences."""
+
+    __constants__ = ["blank", "reduction"]
+
+    def __init__(self, blank=0, reduction="mean", zero_infinity=False):
+        super().__init__(reduction=reduction)
+        self.blank, self.zero_infinity = blank, zero_infinity
+
+    def forward(self, log_probs, targets, input_lengths, target_lengths):
+        from ...ops.ctc import ctc_loss
+        return ctc_loss(log_probs, targets, input_lengths, target_lengths, self.blank, self.reduction,
+                        self.zero_infinity)
