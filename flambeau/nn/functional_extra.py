@@ -27,7 +27,7 @@ __all__ = ["pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "native_channe
            "grid_sample", "gumbel_softmax", "rrelu", "rrelu_", "lp_pool1d", "lp_pool2d", "lp_pool3d",
            "max_unpool1d", "max_unpool2d", "triplet_margin_loss", "poisson_nll_loss", "multilabel_margin_loss",
            "feature_alpha_dropout", "adaptive_avg_pool3d", "GridSample", "GridSample3d", "RReLUWithNoise",
-           "MaxUnpool", "MultilabelMargin"]
+           "MaxUnpool", "MultilabelMargin", "embedding_bag"]
 
 
 # ---------------------------------------------------------------------------- shuffles
@@ -702,3 +702,75 @@ def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
 def adaptive_avg_pool3d(input, output_size):
     """``F.adaptive_avg_pool3d``: (N, C, D, H, W) -> (N, C, *output_size)."""
     return _P._adaptive_avg("adaptive_avg_pool3d", 3, input, output_size)
+
+
+# ---------------------------------------------------------------------------- embedding_bag
+def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale_grad_by_freq=False, mode="mean",
+                  sparse=False, per_sample_weights=None, include_last_offset=False, padding_idx=None):
+    """``F.embedding_bag``: the sum, mean or max of the embeddings of each bag of indices, without
+    materialising the (bags, bag size, dim) lookups per bag: input (B, N) (rows are bags) or 1-D
+    with ``offsets`` (each bag's start); ``per_sample_weights`` scale each looked-up row ('sum');
+    ``padding_idx`` rows are skipped (and not counted by 'mean'); empty bags give zeros."""
+    from . import functional as F
+    from .. import _creation, ops
+    from .._tensor import Tensor
+    if mode not in ("sum", "mean", "max"):
+        raise ValueError("mode has to be one of sum, mean or max")
+    if per_sample_weights is not None and mode != "sum":
+        raise NotImplementedError(f"embedding_bag: per_sample_weights was not None. per_sample_weights is only "
+                                  f"supported for mode='sum' (got mode='{mode}'). Please open a feature request on "
+                                  "GitHub.")
+    idx = input._data
+    if idx.ndim == 2:
+        if offsets is not None:
+            raise ValueError("if input is 2D, then offsets has to be None, as input is treated is a mini-batch of "
+                             "fixed length sequences. However, found offsets of type Tensor")
+        bags, size = idx.shape
+        starts = np.arange(bags) * size
+        flat = idx.reshape(-1)
+        psw = per_sample_weights.reshape(-1) if per_sample_weights is not None else None
+        ends = starts + size
+    elif idx.ndim == 1:
+        if offsets is None:
+            raise ValueError("offsets has to be a 1D Tensor but got None")
+        off = np.asarray(offsets._data if isinstance(offsets, Tensor) else offsets, np.int64).reshape(-1)
+        if off.ndim != 1:
+            raise ValueError("offsets has to be a 1D Tensor")
+        if include_last_offset:
+            starts, ends = off[:-1], off[1:]
+        else:
+            starts, ends = off, np.append(off[1:], idx.shape[0])
+        flat, psw = idx, per_sample_weights
+        bags = len(starts)
+    else:
+        raise ValueError(f"input has to be 1D or 2D Tensor, but got Tensor of dimension {idx.ndim}")
+    # the bag of every looked-up index, and whether it counts (padding_idx does not)
+    counts = np.maximum(ends - starts, 0)
+    bag_of = np.repeat(np.arange(bags), counts)
+    keep = np.ones(len(bag_of), bool)
+    num = weight._data.shape[0]
+    if padding_idx is not None:
+        padding_idx %= num
+        keep = flat != padding_idx
+    rows = F.embedding(Tensor._make(flat.astype(np.int64)), weight, max_norm=max_norm, norm_type=norm_type,
+                       scale_grad_by_freq=scale_grad_by_freq)
+    dim = weight._data.shape[1]
+    if not keep.all():
+        rows = rows * Tensor._make(keep.astype(weight._data.dtype)[:, None])
+    if psw is not None:
+        rows = rows * psw.unsqueeze(1)
+    bag_index = Tensor._make(bag_of)
+    if mode == "max":
+        # empty bags (and bags of padding only) stay 0, as in PyTorch
+        lowest = np.finfo(weight._data.dtype).min
+        masked = ops.where(Tensor._make(keep[:, None]), rows, Tensor._make(np.asarray(lowest, weight._data.dtype)))
+        out = ops.scatter_reduce(_creation.zeros(bags, dim, dtype=weight.dtype), 0,
+                                 bag_index.unsqueeze(1).expand(-1, dim), masked, "amax", include_self=False)
+        filled = np.zeros(bags, bool)
+        filled[bag_of[keep]] = True
+        return ops.where(Tensor._make(filled[:, None]), out, _creation.zeros((), dtype=weight.dtype))
+    out = ops.index_add(_creation.zeros(bags, dim, dtype=weight.dtype), 0, bag_index, rows)
+    if mode == "mean":
+        n = np.bincount(bag_of[keep], minlength=bags).astype(weight._data.dtype)
+        out = out / Tensor._make(np.maximum(n, 1)[:, None])
+    return out
