@@ -731,6 +731,9 @@ def unique(input, sorted=True, return_inverse=False, return_counts=False, dim=No
     x = input._data
     if dim is not None:         # distinct slices along dim, in lexicographic order
         d, rows = _slices(x, dim, "unique")
+        if rows.shape[0] == 0:
+            return _unique_result(x.copy(), np.zeros(0, np.int64), np.zeros(0, np.int64), return_inverse,
+                                  return_counts)
         _, first, inv, cnt = np.unique(rows, axis=0, return_index=True, return_inverse=True, return_counts=True)
         out = np.moveaxis(np.moveaxis(x, d, 0)[first], 0, d)
         return _unique_result(out, inv.reshape(-1), cnt, return_inverse, return_counts)
@@ -743,8 +746,10 @@ def _slices(x, dim, op):
     if x.ndim == 0:
         raise IndexError(f"{op}(): dim {dim} is out of range for a 0-d tensor")
     d = norm_dim(dim, x.ndim, op)
+    if x.size == 0 and x.shape[d] != 0:
+        raise RuntimeError("There are 0 sized dimensions, and they aren't selected, so unique cannot be applied")
     moved = np.moveaxis(x, d, 0)
-    return d, moved.reshape(moved.shape[0], -1)
+    return d, moved.reshape(moved.shape[0], int(np.prod(moved.shape[1:])))
 
 
 def unique_consecutive(input, return_inverse=False, return_counts=False, dim=None):

@@ -7,9 +7,11 @@ random-number state is stashed and restored around the recomputation (``preserve
 so dropout draws the same masks twice.
 
 ``use_reentrant=True`` (PyTorch 2.13's default) behaves like PyTorch's re-entrant variant: when
-no input requires grad the output does not either (with PyTorch's warning). ``use_reentrant=False``
-always connects the recomputation to the graph, so parameters used inside ``fn`` get gradients
-even then.
+no input requires grad the output does not either (with PyTorch's warning), and the parameters
+inside ``fn`` receive their gradients from a nested backward. ``use_reentrant=False`` always
+connects the recomputation to the graph; when ``fn`` is a module (or its method) its parameters
+become inputs of the checkpoint's node, so ``autograd.grad`` can ask for them; the parameters of
+any other function (a closure) are accumulated into ``.grad`` by a nested backward.
 """
 from __future__ import annotations
 
@@ -18,9 +20,10 @@ import warnings
 
 from .. import _creation
 from .._tensor import Tensor
-from ..autograd import backward as _backward
+from ..autograd import backward as _backward, grad as _grad
 from ..autograd.function import Function
 from ..autograd.grad_mode import enable_grad, is_grad_enabled, no_grad
+from ..nn.modules.module import Module
 from ..random import get_rng_state, set_rng_state
 
 __all__ = ["checkpoint", "checkpoint_sequential", "noop_context_fn"]
@@ -31,20 +34,27 @@ def noop_context_fn():
 
 
 class CheckpointFunction(Function):
+    """Inputs: the call's tensors, then (``n_params`` > 0) the parameters of the checkpointed
+    module, made explicit so that their gradients are returned through the graph (and
+    ``autograd.grad`` sees them) instead of accumulated by a nested backward."""
+
     @staticmethod
-    def forward(ctx, run, preserve_rng_state, layout, _anchor, *tensors):
-        ctx.run, ctx.layout = run, layout
+    def forward(ctx, run, preserve_rng_state, layout, n_params, _anchor, *tensors):
+        ctx.run, ctx.layout, ctx.n_params = run, layout, n_params
         ctx.rng = get_rng_state() if preserve_rng_state else None
         ctx.save_for_backward(*tensors)
+        inputs = tensors[:len(tensors) - n_params]
         with no_grad():
-            out = run(*_rebuild(layout, tensors))
+            out = run(*_rebuild(layout, inputs))
         ctx.single = isinstance(out, Tensor)
         return out
 
     @staticmethod
     def backward(ctx, *grads):
-        inputs = ctx.saved_tensors
-        detached = [t.detach().requires_grad_(t.requires_grad) for t in inputs]
+        saved = ctx.saved_tensors
+        n_in = len(saved) - ctx.n_params
+        params = list(saved[n_in:])
+        detached = [t.detach().requires_grad_(t.requires_grad) for t in saved[:n_in]]
         current = None
         if ctx.rng is not None:
             current = get_rng_state()
@@ -57,10 +67,18 @@ class CheckpointFunction(Function):
                 set_rng_state(current)
         outs = (out,) if ctx.single else tuple(out)
         pairs = [(o, g) for o, g in zip(outs, grads) if isinstance(o, Tensor) and o.requires_grad and g is not None]
+        lead = (None,) * 5
         if not pairs:
+            if ctx.n_params or not any(d.requires_grad for d in detached):
+                return lead + (None,) * len(saved)      # nothing inside needs a gradient (frozen)
             raise RuntimeError("none of output has requires_grad=True, this checkpoint() is not necessary")
+        if ctx.n_params:
+            # the module's parameters are inputs of this node: their gradients go back through it
+            targets = [d for d in detached if d.requires_grad] + [p for p in params if p.requires_grad]
+            got = iter(_grad([o for o, _ in pairs], targets, [g for _, g in pairs], allow_unused=True))
+            return lead + tuple(next(got) if t.requires_grad else None for t in detached + params)
         _backward([o for o, _ in pairs], [g for _, g in pairs])
-        return (None, None, None, None) + tuple(d.grad if d.requires_grad else None for d in detached)
+        return lead + tuple(d.grad if d.requires_grad else None for d in detached)
 
 
 def _rebuild(layout, tensors):
@@ -86,6 +104,11 @@ def checkpoint(function, *args, use_reentrant=None, context_fn=noop_context_fn, 
         return function(*args, **kwargs)
     tensors = [a for a in args if isinstance(a, Tensor)]
     layout = [None if isinstance(a, Tensor) else (a,) for a in args]
+    params = []
+    if not use_reentrant:
+        owner = function if isinstance(function, Module) else getattr(function, "__self__", None)
+        if isinstance(owner, Module):
+            params = [p for p in owner.parameters() if p.requires_grad]
     if use_reentrant:
         if not any(t.requires_grad for t in tensors):
             warnings.warn("None of the inputs have requires_grad=True. Gradients will be None", UserWarning,
@@ -96,7 +119,7 @@ def checkpoint(function, *args, use_reentrant=None, context_fn=noop_context_fn, 
         # parameters inside `function` get gradients even when no argument requires grad
         anchor = _creation.zeros((), requires_grad=True)
     run = (lambda *a: function(*a, **kwargs)) if kwargs else function
-    return CheckpointFunction.apply(run, preserve_rng_state, layout, anchor, *tensors)
+    return CheckpointFunction.apply(run, preserve_rng_state, layout, len(params), anchor, *tensors, *params)
 
 
 def checkpoint_sequential(functions, segments, input, use_reentrant=None, **kwargs):

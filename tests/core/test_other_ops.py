@@ -901,3 +901,11 @@ def test_out_argument(call):
         res.append(out)
     np.testing.assert_allclose(res[1].numpy(), res[0].numpy(), rtol=1e-5, atol=1e-6)
     assert res[1].numpy().dtype == res[0].numpy().dtype
+
+
+def test_unique_along_a_dim_of_empty_tensors():
+    for lib in (flambeau, torch):
+        out, inv, cnt = lib.unique(lib.zeros(0, 3), dim=0, return_inverse=True, return_counts=True)
+        assert tuple(out.shape) == (0, 3) and tuple(inv.shape) == (0,) and tuple(cnt.shape) == (0,)
+        with pytest.raises(RuntimeError, match="There are 0 sized dimensions"):
+            lib.unique(lib.zeros(3, 0), dim=0)

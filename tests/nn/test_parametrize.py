@@ -107,3 +107,17 @@ def test_parametrize_errors():
         FZ.register_parametrization(m, "nothing", Shrink())
     with pytest.raises(ValueError, match="does not have a parametrization on weight"):
         FZ.remove_parametrizations(m, "weight")
+
+
+def test_weight_norm_negative_dims_and_old_state_dicts():
+    for dim in (-2, -4, 1):
+        t = torch.nn.utils.parametrizations.weight_norm(torch.nn.Conv2d(2, 3, 3), dim=dim)
+        f = FP.weight_norm(flambeau.nn.Conv2d(2, 3, 3), dim=dim)
+        g_t, g_f = t.parametrizations.weight.original0, f.parametrizations.weight.original0
+        assert tuple(g_f.shape) == tuple(g_t.shape)
+    old = flambeau.nn.utils.weight_norm(flambeau.nn.Linear(3, 2))
+    new = FP.weight_norm(flambeau.nn.Linear(3, 2))
+    sd = old.state_dict()
+    new.load_state_dict(sd)                            # weight_g / weight_v renamed, as PyTorch
+    assert "weight_g" in sd                            # the caller's dict is left as it was
+    _agree(old.weight, new.weight)

@@ -529,6 +529,7 @@ class Module:
             raise TypeError(f"Expected state_dict to be dict-like, got {type(state_dict)}.")
         missing, unexpected, errors = [], [], []
         metadata = getattr(state_dict, "_metadata", None)
+        state_dict = dict(state_dict)       # loading may rename keys (compatibility); the caller's stays
 
         def load(module, prefix=""):
             local_meta = {} if metadata is None else metadata.get(prefix[:-1], {})

@@ -219,7 +219,6 @@ class RNNBase(Module):
         first ``batch_sizes[t]`` rows of the state (the sequences still running, longest first);
         the others keep their final state. Backwards, a sequence joins when its last element
         comes up, from its initial state. h0/c0 are in the packed (sorted) batch order."""
-        offsets = np.concatenate([[0], np.cumsum(batch_sizes)])
         steps_n = len(batch_sizes)
         num_directions = 2 if self.bidirectional else 1
         h_n, c_n = [], []
@@ -231,12 +230,14 @@ class RNNBase(Module):
                 idx = layer * num_directions + direction
                 h = h0[idx]
                 c = c0[idx] if c0 is not None else None
-                x_gates = F.linear(layer_input, w_ih, b_ih)
+                # one split node for all steps (a slice per step would cost a full-size
+                # gradient array per step in backward)
+                x_gates = F.linear(layer_input, w_ih, b_ih).split([int(n) for n in batch_sizes], 0)
                 out = [None] * steps_n
                 order = range(steps_n - 1, -1, -1) if direction == 1 else range(steps_n)
                 for t in order:
                     n = int(batch_sizes[t])
-                    xg = x_gates[int(offsets[t]):int(offsets[t + 1])]
+                    xg = x_gates[t]
                     rest = n < h.size(0)
                     if self.mode == "LSTM":
                         new_h, new_c = _lstm_step(xg, h[:n] if rest else h, c[:n] if rest else c, w_hh, b_hh, w_hr)

@@ -17,8 +17,9 @@ __all__ = ["weight_norm", "spectral_norm"]
 
 def _norm_except_dim(v, dim):
     """The 2-norm of v over every dim but ``dim`` (kept, size 1 elsewhere); of all of v for -1."""
-    if dim == -1:
+    if dim == -1:           # PyTorch's convention: -1 is the whole tensor, not the last dim
         return v.norm()
+    dim = dim % v.dim() if v.dim() else 0
     others = tuple(d for d in range(v.dim()) if d != dim)
     return v.norm(dim=others, keepdim=True) if others else v.abs()
 
@@ -38,6 +39,10 @@ class _WeightNorm(Module):
 def weight_norm(module, name="weight", dim=0):
     """``module.<name>`` = g * v / ||v|| (norm over every dim but ``dim``; ``None``: all)."""
     parametrize.register_parametrization(module, name, _WeightNorm(dim), unsafe=True)
+    # state dicts of nn.utils.weight_norm (name_g, name_v) load too
+    renames = dict(module.__dict__.get("_state_dict_renames", {}))
+    renames.update({name + "_g": f"parametrizations.{name}.original0", name + "_v": f"parametrizations.{name}.original1"})
+    module.__dict__["_state_dict_renames"] = renames
     return module
 
 

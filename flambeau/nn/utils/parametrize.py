@@ -108,9 +108,19 @@ def _inject_property(module, name):
     setattr(module.__class__, name, property(get, set_))
 
 
+def _load_from_state_dict(self, state_dict, prefix, *args):
+    # keys of an older layout (nn.utils.weight_norm's weight_g / weight_v) renamed to the
+    # parametrization's, as PyTorch's compatibility hook does
+    for old, new in getattr(self, "_state_dict_renames", {}).items():
+        if prefix + old in state_dict and prefix + new not in state_dict:
+            state_dict[prefix + new] = state_dict.pop(prefix + old)
+    super(self.__class__, self)._load_from_state_dict(state_dict, prefix, *args)
+
+
 def _inject_new_class(module):
     cls = module.__class__
-    module.__class__ = type(f"Parametrized{cls.__name__}", (cls,), {"_original_class": cls})
+    module.__class__ = type(f"Parametrized{cls.__name__}", (cls,),
+                            {"_original_class": cls, "_load_from_state_dict": _load_from_state_dict})
 
 
 def is_parametrized(module, tensor_name=None):

@@ -112,8 +112,9 @@ def remove_spectral_norm(module, name="weight"):
 
 def _norm_except_dim(v, dim):
     """The 2-norm of v over every dim but ``dim`` (kept, size 1 elsewhere); of all of v for -1."""
-    if dim == -1:
+    if dim == -1:           # PyTorch's convention: -1 is the whole tensor, not the last dim
         return v.norm()
+    dim = dim % v.dim() if v.dim() else 0
     others = tuple(d for d in range(v.dim()) if d != dim)
     return v.norm(dim=others, keepdim=True) if others else v.abs()
 
