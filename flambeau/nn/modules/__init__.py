@@ -24,9 +24,10 @@ from .rnn import RNNBase, RNN, LSTM, GRU, RNNCellBase, RNNCell, LSTMCell, GRUCel
 from .transformer import (MultiheadAttention, Transformer, TransformerEncoder, TransformerDecoder,
                           TransformerEncoderLayer, TransformerDecoderLayer)
 from .extra import *  # noqa: F401,F403
+from .lazy import *  # noqa: F401,F403
 
 from . import (module, container, linear, activation, dropout, flatten, sparse, normalization, loss,  # noqa: E402
-               conv, pooling, batchnorm, upsampling, rnn, transformer, extra)
+               conv, pooling, batchnorm, upsampling, rnn, transformer, extra, lazy)
 
 __all__ = [name for m in (module, container, linear, activation, dropout, flatten, sparse, normalization, loss,
-                          conv, pooling, batchnorm, upsampling, rnn, transformer, extra) for name in m.__all__]
+                          conv, pooling, batchnorm, upsampling, rnn, transformer, extra, lazy) for name in m.__all__]
