@@ -27,7 +27,7 @@ __all__ = ["pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "native_channe
            "grid_sample", "gumbel_softmax", "rrelu", "rrelu_", "lp_pool1d", "lp_pool2d", "lp_pool3d",
            "max_unpool1d", "max_unpool2d", "triplet_margin_loss", "poisson_nll_loss", "multilabel_margin_loss",
            "feature_alpha_dropout", "adaptive_avg_pool3d", "GridSample", "GridSample3d", "RReLUWithNoise",
-           "MaxUnpool", "MultilabelMargin", "embedding_bag"]
+           "MaxUnpool", "MultilabelMargin", "embedding_bag", "dropout3d", "triplet_margin_with_distance_loss"]
 
 
 # ---------------------------------------------------------------------------- shuffles
@@ -774,3 +774,49 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
         n = np.bincount(bag_of[keep], minlength=bags).astype(weight._data.dtype)
         out = out / Tensor._make(np.maximum(n, 1)[:, None])
     return out
+
+
+def dropout3d(input, p=0.5, training=True, inplace=False):
+    """``F.dropout3d``: zero whole channels of (N, C, D, H, W) or unbatched (C, D, H, W) input."""
+    nd = input.dim()
+    if nd not in (4, 5):
+        warnings.warn(f"dropout3d: Received a {nd}-D input to dropout3d, which is deprecated and will result in "
+                      "an error in a future release. To retain the behavior and silence this warning, please use "
+                      "dropout instead. Note that dropout3d exists to provide channel-wise dropout on inputs with 3 "
+                      "spatial dimensions, a channel dimension, and an optional batch dimension (i.e. 4D or 5D "
+                      "inputs).", stacklevel=2)
+    def drop(t):
+        if nd == 4:                              # unbatched: one mask value per channel of (C, D, H, W)
+            return _channel_dropout(t.unsqueeze(0), p, training).squeeze(0)
+        return _channel_dropout(t, p, training)
+    return _inplace(input, drop) if inplace and training and p > 0 else drop(input)
+
+
+def _channel_dropout(input, p, training):
+    if p < 0.0 or p > 1.0:
+        raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+    if not training or p == 0.0:
+        return input
+    keep = (_random.rng().random(tuple(input.shape[:2]) + (1,) * (input.dim() - 2)) >= p)
+    scale = 0.0 if p == 1.0 else 1.0 / (1.0 - p)
+    return input * Tensor._make((keep * scale).astype(input._data.dtype))
+
+
+def triplet_margin_with_distance_loss(anchor, positive, negative, *, distance_function=None, margin=1.0,
+                                      swap=False, reduction="mean"):
+    """``F.triplet_margin_with_distance_loss``: max(d(a, p) - d(a, n) + margin, 0) with any
+    distance (default: pairwise_distance)."""
+    from . import functional as F
+    if margin <= 0:
+        raise ValueError(f"TripletMarginWithDistanceLoss: expected margin to be greater than 0, got {margin} instead")
+    if not (anchor.dim() == positive.dim() == negative.dim()):
+        raise RuntimeError(f"The anchor, positive, and negative tensors are expected to have the same number of "
+                           f"dimensions, but got: anchor {anchor.dim()}D, positive {positive.dim()}D, and negative "
+                           f"{negative.dim()}D inputs")
+    dist = distance_function if distance_function is not None else F.pairwise_distance
+    d_pos, d_neg = dist(anchor, positive), dist(anchor, negative)
+    if swap:
+        from ..ops import minimum
+        d_neg = minimum(d_neg, dist(positive, negative))
+    loss = (d_pos - d_neg + margin).clamp(min=0)
+    return _reduce(loss, reduction)

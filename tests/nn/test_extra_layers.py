@@ -447,3 +447,28 @@ def test_multilabel_margin_loss_scales_with_the_targets_not_classes_squared():
     y[:, :4] = rng.integers(0, 2000, (64, 4))
     # the (N, C, C) formulation would need ~1 GB here; (N, T, C) is 2 MB
     check(lambda lib, a, t: lib.nn.functional.multilabel_margin_loss(a, t), x, y)
+
+
+def test_small_modules_follow_torch():
+    rng = np.random.default_rng(3)
+    a, p, n = (rng.standard_normal((4, 5)) for _ in range(3))
+    check(lambda lib, x, y: lib.nn.CosineSimilarity(dim=1, eps=1e-6)(x, y), a, p)
+    check(lambda lib, x, y: lib.nn.PairwiseDistance(p=3.0, keepdim=True)(x, y), a, p)
+    for swap in (False, True):
+        check(lambda lib, x, y, z: lib.nn.TripletMarginWithDistanceLoss(margin=0.5, swap=swap)(x, y, z), a, p, n)
+        check(lambda lib, x, y, z: lib.nn.functional.triplet_margin_with_distance_loss(
+            x, y, z, distance_function=lambda u, v: (u - v).abs().sum(-1), reduction="sum"), a, p, n)
+    v = rng.standard_normal((2, 3, 4, 5, 6))
+    check(lambda lib, x: lib.nn.InstanceNorm3d(3, affine=True).double()(x), v)
+    check(lambda lib, x: lib.nn.InstanceNorm3d(3)(x[0]), v)
+    assert repr(M.TripletMarginWithDistanceLoss()) == repr(torch.nn.TripletMarginWithDistanceLoss())
+    assert repr(M.Dropout3d(0.2)) == repr(torch.nn.Dropout3d(0.2))
+
+
+def test_dropout3d_drops_whole_channels():
+    flambeau.manual_seed(0)
+    out = FE.dropout3d(flambeau.ones(64, 16, 2, 3, 3), p=0.25).numpy()
+    per_channel = out.reshape(64, 16, -1)
+    assert np.all(per_channel.min(-1) == per_channel.max(-1))          # a channel is kept or dropped whole
+    assert np.allclose(np.unique(out), [0.0, 1 / 0.75]) and abs((out == 0).mean() - 0.25) < 0.03
+    assert np.array_equal(FE.dropout3d(flambeau.ones(2, 3, 2, 2, 2), 0.5, training=False).numpy(), np.ones((2, 3, 2, 2, 2)))

@@ -11,7 +11,7 @@ from ..parameter import Parameter
 from .module import Module
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d", "InstanceNorm1d", "InstanceNorm2d", "GroupNorm",
-           "LocalResponseNorm"]
+           "LocalResponseNorm", "InstanceNorm3d"]
 
 
 class _NormBase(Module):
@@ -145,6 +145,13 @@ class InstanceNorm2d(_InstanceNorm):
     each (sample, channel) of (N, C, H, W) normalised over H, W."""
 
     _nd = 2
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """``nn.InstanceNorm3d(num_features, eps=1e-05, momentum=0.1, affine=False, track_running_stats=False)``:
+    each (sample, channel) of (N, C, D, H, W) normalised over D, H, W."""
+
+    _nd = 3
 
 
 class GroupNorm(Module):

@@ -13,7 +13,8 @@ __all__ = ["ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ConstantPad1d", "ConstantPad2
            "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d",
            "ReplicationPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d", "PixelShuffle", "PixelUnshuffle",
            "ChannelShuffle", "RReLU", "LPPool1d", "LPPool2d", "LPPool3d", "MaxUnpool1d", "MaxUnpool2d",
-           "AdaptiveAvgPool3d", "TripletMarginLoss", "PoissonNLLLoss", "MultiLabelMarginLoss", "CTCLoss", "EmbeddingBag"]
+           "AdaptiveAvgPool3d", "TripletMarginLoss", "PoissonNLLLoss", "MultiLabelMarginLoss", "CTCLoss", "EmbeddingBag",
+           "Dropout3d", "FeatureAlphaDropout", "CosineSimilarity", "PairwiseDistance", "TripletMarginWithDistanceLoss"]
 
 
 def _ntuple(v, n):
@@ -394,3 +395,67 @@ class EmbeddingBag(Module):
         if self.padding_idx is not None:
             s += f", padding_idx={self.padding_idx}"
         return s
+
+
+class Dropout3d(Module):
+    """``nn.Dropout3d(p=0.5, inplace=False)``: zero whole channels of (N, C, D, H, W)."""
+
+    def __init__(self, p=0.5, inplace=False):
+        super().__init__()
+        if p < 0 or p > 1:
+            raise ValueError(f"dropout probability has to be between 0 and 1, but got {p}")
+        self.p, self.inplace = p, inplace
+
+    def forward(self, input):
+        return FE.dropout3d(input, self.p, self.training, self.inplace)
+
+    def extra_repr(self):
+        return f"p={self.p}, inplace={self.inplace}"
+
+
+class FeatureAlphaDropout(Dropout3d):
+    """``nn.FeatureAlphaDropout(p=0.5, inplace=False)``: alpha dropout of whole channels."""
+
+    def forward(self, input):
+        return FE.feature_alpha_dropout(input, self.p, self.training)
+
+
+class CosineSimilarity(Module):
+    """``nn.CosineSimilarity(dim=1, eps=1e-8)``."""
+
+    def __init__(self, dim=1, eps=1e-8):
+        super().__init__()
+        self.dim, self.eps = dim, eps
+
+    def forward(self, x1, x2):
+        return F.cosine_similarity(x1, x2, self.dim, self.eps)
+
+
+class PairwiseDistance(Module):
+    """``nn.PairwiseDistance(p=2.0, eps=1e-6, keepdim=False)``."""
+
+    def __init__(self, p=2.0, eps=1e-6, keepdim=False):
+        super().__init__()
+        self.norm, self.eps, self.keepdim = p, eps, keepdim
+
+    def forward(self, x1, x2):
+        return F.pairwise_distance(x1, x2, self.norm, self.eps, self.keepdim)
+
+
+class TripletMarginWithDistanceLoss(_Loss):
+    """``nn.TripletMarginWithDistanceLoss(*, distance_function=None, margin=1.0, swap=False,
+    reduction='mean')``."""
+
+    def __init__(self, *, distance_function=None, margin=1.0, swap=False, reduction="mean"):
+        super().__init__(reduction=reduction)
+        if margin <= 0:
+            raise ValueError(f"TripletMarginWithDistanceLoss: expected margin to be greater than 0, got {margin} "
+                             "instead")
+        # PyTorch's default distance is a PairwiseDistance module (a child, shown by repr)
+        self.distance_function = distance_function if distance_function is not None else PairwiseDistance()
+        self.margin, self.swap = margin, swap
+
+    def forward(self, anchor, positive, negative):
+        return FE.triplet_margin_with_distance_loss(anchor, positive, negative,
+                                                    distance_function=self.distance_function, margin=self.margin,
+                                                    swap=self.swap, reduction=self.reduction)
