@@ -61,6 +61,10 @@ CASES = {
     "RAdam": [dict(lr=0.01, **c) for c in _grid(weight_decay=[0, 0.1], decoupled_weight_decay=[False, True],
                                                 maximize=[False, True])]
              + [dict(betas=(0.5, 0.9), eps=1e-3)],
+    "Rprop": [dict(lr=0.01, **c) for c in _grid(etas=[(0.5, 1.2), (0.3, 1.5)], maximize=[False, True])]
+             + [dict(step_sizes=(1e-3, 0.02))],
+    "ASGD": [dict(lr=0.05, **c) for c in _grid(weight_decay=[0, 0.1], t0=[1e6, 3], maximize=[False, True])]
+            + [dict(lambd=0.1, alpha=0.5, t0=0)],
 }
 
 # the second group overrides some options, so that groups with different settings are exercised
@@ -74,6 +78,8 @@ GROUP2 = {
     "Adamax": dict(lr=0.03, betas=(0.8, 0.99)),
     "NAdam": dict(lr=0.03, weight_decay=0.05),
     "RAdam": dict(lr=0.03, weight_decay=0.05, decoupled_weight_decay=True),
+    "Rprop": dict(lr=0.02, etas=(0.4, 1.3)),
+    "ASGD": dict(lr=0.02, lambd=1e-3, t0=5),
 }
 
 ALL_CASES = [(name, kw) for name, cases in CASES.items() for kw in cases]
