@@ -269,7 +269,7 @@ class EmbeddingLookup(ArrayFunction):
     @staticmethod
     def backward(ctx, g):
         flat = ctx.idx.reshape(-1)
-        g2 = g.reshape(flat.size, -1)
+        g2 = g.reshape(flat.size, g.shape[-1])      # (indices, dim), also for no index at all
         if ctx.scale:  # divide by how often each word occurs in this mini-batch
             counts = np.bincount(flat, minlength=ctx.num)
             g2 = g2 / counts[flat][:, None].astype(g.dtype)

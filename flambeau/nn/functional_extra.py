@@ -733,15 +733,22 @@ def embedding_bag(input, weight, offsets=None, max_norm=None, norm_type=2, scale
     elif idx.ndim == 1:
         if offsets is None:
             raise ValueError("offsets has to be a 1D Tensor but got None")
-        off = np.asarray(offsets._data if isinstance(offsets, Tensor) else offsets, np.int64).reshape(-1)
+        off = np.asarray(offsets._data if isinstance(offsets, Tensor) else offsets, np.int64)
         if off.ndim != 1:
             raise ValueError("offsets has to be a 1D Tensor")
+        if off.size and off[0] != 0:
+            raise ValueError(f"offsets[0] has to be 0, i.e., the first sequence in the mini-batch has to start "
+                             f"from position 0. However, got {off[0]}")
         if include_last_offset:
-            starts, ends = off[:-1], off[1:]
+            # the last offset should be len(input); PyTorch's last bag runs to the end of the input
+            # whatever its value, and so does this one
+            starts, ends = off[:-1], np.append(off[1:-1], idx.shape[0])[:max(len(off) - 1, 0)]
         else:
             starts, ends = off, np.append(off[1:], idx.shape[0])
-        flat, psw = idx, per_sample_weights
         bags = len(starts)
+        used = int(ends[-1]) if bags else 0           # indices past the last bag are not read
+        flat = idx[:used]
+        psw = per_sample_weights[:used] if per_sample_weights is not None else None
     else:
         raise ValueError(f"input has to be 1D or 2D Tensor, but got Tensor of dimension {idx.ndim}")
     # the bag of every looked-up index, and whether it counts (padding_idx does not)
@@ -786,7 +793,7 @@ def dropout3d(input, p=0.5, training=True, inplace=False):
                       "spatial dimensions, a channel dimension, and an optional batch dimension (i.e. 4D or 5D "
                       "inputs).", stacklevel=2)
     def drop(t):
-        if nd == 4:                              # unbatched: one mask value per channel of (C, D, H, W)
+        if nd != 5:                              # unbatched: one mask value per slice of dim 0
             return _channel_dropout(t.unsqueeze(0), p, training).squeeze(0)
         return _channel_dropout(t, p, training)
     return _inplace(input, drop) if inplace and training and p > 0 else drop(input)

@@ -55,10 +55,61 @@ class Buffer(Tensor):
         self.persistent = persistent
 
 
+def _np_dtype(dtype):
+    from .. import _dtype as D
+    if dtype is None:
+        return D.get_default_dtype().np
+    return dtype if isinstance(dtype, np.dtype) else D.as_dtype(dtype).np
+
+
+_UNINITIALIZED = ("Attempted to use an uninitialized parameter in {}. This error happens when you are using a "
+                  "`LazyModule` or explicitly manipulating `torch.nn.parameter.UninitializedParameter` objects. When "
+                  "using LazyModules Call `forward` with a dummy batch to initialize the parameters before calling "
+                  "torch functions")
+
+
 class UninitializedParameter(Parameter):
-    """Placeholder type so ``isinstance(p, nn.parameter.UninitializedParameter)`` checks work;
-    flambeau has no lazy modules, so no parameter is ever uninitialised."""
+    """A parameter without a shape yet (the lazy layers' placeholders, ``nn.LazyLinear`` ...);
+    ``materialize(shape)`` gives it one in place and makes it an ordinary Parameter."""
+
+    cls_to_become = Parameter
+
+    def __init__(self, requires_grad=True, device=None, dtype=None):
+        super().__init__(None, requires_grad)
+        self._data = np.empty((0,), _np_dtype(dtype))
+
+    def materialize(self, shape, device=None, dtype=None):
+        self._data = np.empty(tuple(shape), self._data.dtype if dtype is None else _np_dtype(dtype))
+        self.__class__ = self.cls_to_become
+
+    def __deepcopy__(self, memo):
+        raise ValueError(_UNINITIALIZED.format("__deepcopy__"))
+
+    def __repr__(self):
+        return "<UninitializedParameter>"
+
+    __str__ = __repr__
+
+
+class UninitializedBuffer(Tensor):
+    """A buffer without a shape yet (a lazy batch norm's running statistics)."""
+
+    __slots__ = ()          # Tensor's layout, so that materialize can make it a plain Tensor
+    cls_to_become = Tensor
+
+    def __init__(self, requires_grad=False, device=None, dtype=None):
+        _init(self, np.empty((0,), _np_dtype(dtype)))
+
+    def materialize(self, shape, device=None, dtype=None):
+        self._data = np.empty(tuple(shape), self._data.dtype if dtype is None else _np_dtype(dtype))
+        self.__class__ = self.cls_to_become
+
+    def __deepcopy__(self, memo):
+        raise ValueError(_UNINITIALIZED.format("__deepcopy__"))
+
+    def __repr__(self):
+        return "<UninitializedBuffer>"
 
 
 def is_lazy(param) -> bool:
-    return isinstance(param, UninitializedParameter)
+    return isinstance(param, (UninitializedParameter, UninitializedBuffer))

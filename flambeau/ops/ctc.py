@@ -159,7 +159,8 @@ def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reducti
         if (tl > tgt.shape[1]).any():
             raise RuntimeError(f"ctc_loss: Expected tensor to have size at least {tl.max()} at dimension 1, but "
                                f"got size {tgt.shape[1]}")
-        padded = tgt
+        # the padding past each target length may hold anything (-100, C ...): it is not read
+        padded = np.where(np.arange(tgt.shape[1])[None, :] < tl[:, None], tgt, blank)
     used = padded[np.arange(padded.shape[1])[None, :] < tl[:, None]] if padded.size else padded
     if used.size and (used.min() < 0 or used.max() >= C):
         raise RuntimeError(f"ctc_loss: target labels must be in [0, {C}) (log_probs has {C} classes), got "

@@ -96,3 +96,10 @@ def test_ctc_learns_to_transcribe():
 GRADCHECK_CASES = {
     "ctc.CtcLoss": (lambda lib, x: _ctc(lib, x, TARGETS[:2, :2], [4, 3], [2, 1]), (LOGITS[:4, :2] * 0.5,)),
 }
+
+
+def test_padding_past_the_target_lengths_is_not_read():
+    padded = TARGETS.copy()
+    padded[1, 3:] = -100                          # target_lengths[1] is 3
+    padded[2, 2:] = C + 7
+    check(lambda lib, x: _ctc(lib, x, padded, IL, TL), LOGITS)

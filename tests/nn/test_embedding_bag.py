@@ -38,3 +38,21 @@ def test_per_sample_weights_and_the_module():
     with pytest.raises(NotImplementedError, match="per_sample_weights is only supported for mode='sum'"):
         flambeau.nn.functional.embedding_bag(flambeau.tensor(FLAT), flambeau.tensor(W), flambeau.tensor(OFFSETS),
                                              per_sample_weights=flambeau.ones(10, dtype=flambeau.float64))
+
+
+def test_edge_cases_follow_torch():
+    # include_last_offset: the last bag runs to the end of the input, as PyTorch's does
+    for mode in ("sum", "mean", "max"):
+        check(lambda lib, t: _eb(lib, t, np.array([1, 2, 3, 4, 5]), np.array([0, 2, 3]), mode=mode,
+                                 include_last_offset=True), W)
+    w = flambeau.tensor(W, requires_grad=True)
+    out = flambeau.nn.functional.embedding_bag(flambeau.tensor([], dtype=flambeau.int64), w, flambeau.tensor([0, 0]))
+    out.sum().backward()                                   # empty bags: zeros, and a zero gradient
+    assert tuple(out.shape) == (2, 3) and not out.detach().numpy().any() and not w.grad.numpy().any()
+    assert tuple(flambeau.nn.functional.embedding_bag(flambeau.tensor([1, 2]), w,
+                                                      flambeau.tensor([], dtype=flambeau.int64)).shape) == (0, 3)
+    with pytest.raises(ValueError, match="offsets\\[0\\] has to be 0"):
+        flambeau.nn.functional.embedding_bag(flambeau.tensor([1, 2]), w, flambeau.tensor([1]))
+    e = flambeau.nn.Embedding(10, 3)
+    e(flambeau.tensor([], dtype=flambeau.int64)).sum().backward()
+    assert not e.weight.grad.numpy().any()

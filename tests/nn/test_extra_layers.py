@@ -472,3 +472,6 @@ def test_dropout3d_drops_whole_channels():
     assert np.all(per_channel.min(-1) == per_channel.max(-1))          # a channel is kept or dropped whole
     assert np.allclose(np.unique(out), [0.0, 1 / 0.75]) and abs((out == 0).mean() - 0.25) < 0.03
     assert np.array_equal(FE.dropout3d(flambeau.ones(2, 3, 2, 2, 2), 0.5, training=False).numpy(), np.ones((2, 3, 2, 2, 2)))
+    with pytest.warns(UserWarning, match="Received a 2-D input to dropout3d"):
+        flat = FE.dropout3d(flambeau.ones(64, 30), 0.5).numpy()          # a batch dim is added: rows drop whole
+    assert np.all(flat.min(1) == flat.max(1))

@@ -53,3 +53,24 @@ def test_sequential_of_lazy_layers_trains():
         opt.step()
     acc = (net(flambeau.tensor(x)).argmax(1).numpy() == y).mean()
     assert acc > 0.95, acc
+
+
+def test_positional_arguments_state_dicts_dtype_and_deepcopy():
+    import copy
+    assert repr(flambeau.nn.LazyConv2d(4, 3, 1, 1, 1, 1, False)) == repr(torch.nn.LazyConv2d(4, 3, 1, 1, 1, 1, False))
+    assert repr(flambeau.nn.LazyConvTranspose1d(4, 3, 2, 1, 1, 1, False, 1)) == \
+        repr(torch.nn.LazyConvTranspose1d(4, 3, 2, 1, 1, 1, False, 1))
+    # a checkpoint loaded before the first call gives the placeholders their shapes
+    src = flambeau.nn.Linear(5, 3)
+    m = flambeau.nn.LazyLinear(3)
+    m.load_state_dict(src.state_dict())
+    x = flambeau.ones(2, 5)
+    np.testing.assert_array_equal(m(x).detach().numpy(), src(x).detach().numpy())
+    assert type(m) is flambeau.nn.Linear and m.in_features == 5
+    bn = flambeau.nn.LazyBatchNorm1d()
+    bn.double()                                        # placeholders survive a dtype change
+    assert bn(flambeau.ones(3, 2, dtype=flambeau.float64)).dtype == flambeau.float64
+    lazy = flambeau.nn.LazyLinear(3)
+    assert flambeau.nn.parameter.is_lazy(lazy.weight)
+    with pytest.raises(ValueError, match="uninitialized parameter in __deepcopy__"):
+        copy.deepcopy(lazy)

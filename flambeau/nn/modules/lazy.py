@@ -9,12 +9,10 @@ initialises them as the ordinary layer would, and turns the module into that lay
 """
 from __future__ import annotations
 
-import numpy as np
-
 from ... import _dtype as D
-from ..._tensor import Tensor, _init
+from ... import _creation
 from ...autograd.grad_mode import no_grad
-from ..parameter import Parameter
+from ..parameter import UninitializedBuffer, UninitializedParameter
 from .batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .linear import Linear
@@ -24,46 +22,20 @@ __all__ = ["UninitializedParameter", "UninitializedBuffer", "LazyModuleMixin", "
            "LazyBatchNorm1d", "LazyBatchNorm2d", "LazyBatchNorm3d"]
 
 
-def _np_dtype(dtype):
-    if dtype is None:
-        return D.get_default_dtype().np
-    return dtype if isinstance(dtype, np.dtype) else D.as_dtype(dtype).np
+def _is_placeholder(module, name, t):
+    """An uninitialised parameter or buffer (a dtype conversion, ``.double()``, may have turned a
+    placeholder buffer into an empty plain tensor: still a placeholder)."""
+    if isinstance(t, (UninitializedParameter, UninitializedBuffer)):
+        return True
+    return name in getattr(module, "_lazy_buffers", ()) and t is not None and t.numel() == 0
 
 
-class UninitializedParameter(Parameter):
-    """A parameter without a shape yet; ``materialize(shape)`` makes it an ordinary Parameter."""
-
-    cls_to_become = Parameter
-
-    def __init__(self, requires_grad=True, device=None, dtype=None):
-        super().__init__(None, requires_grad)
-        self._data = np.empty((0,), _np_dtype(dtype))
-
-    def materialize(self, shape, device=None, dtype=None):
-        self._data = np.empty(tuple(shape), self._data.dtype if dtype is None else _np_dtype(dtype))
-        self.__class__ = self.cls_to_become
-
-    def __repr__(self):
-        return "<UninitializedParameter>"
-
-    __str__ = __repr__
-
-
-class UninitializedBuffer(Tensor):
-    """A buffer without a shape yet (a lazy batch norm's running statistics)."""
-
-    __slots__ = ()          # Tensor's layout, so that materialize can make it a plain Tensor
-    cls_to_become = Tensor
-
-    def __init__(self, requires_grad=False, device=None, dtype=None):
-        _init(self, np.empty((0,), _np_dtype(dtype)))
-
-    def materialize(self, shape, device=None, dtype=None):
-        self._data = np.empty(tuple(shape), self._data.dtype if dtype is None else _np_dtype(dtype))
-        self.__class__ = self.cls_to_become
-
-    def __repr__(self):
-        return "<UninitializedBuffer>"
+def _materialize(module, registry, name, shape):
+    t = registry[name]
+    if isinstance(t, (UninitializedParameter, UninitializedBuffer)):
+        t.materialize(shape)
+    else:                                   # a converted placeholder buffer: a new one, same dtype
+        registry[name] = _creation.zeros(*shape, dtype=t.dtype)
 
 
 class LazyModuleMixin:
@@ -74,9 +46,21 @@ class LazyModuleMixin:
     def _lazy_init(self):
         self._lazy_hook = self.register_forward_pre_hook(LazyModuleMixin._infer_parameters)
 
+    def _load_from_state_dict(self, state_dict, prefix, *args):
+        # a checkpoint gives the placeholders their shapes (PyTorch's lazy load hook); the sizes
+        # (in_features ...) follow from them
+        for registry in (self._parameters, self._buffers):
+            for name, t in list(registry.items()):
+                key = prefix + name
+                if _is_placeholder(self, name, t) and key in state_dict:
+                    _materialize(self, registry, name, tuple(state_dict[key].shape))
+        if not self.has_uninitialized_params():
+            self._sizes_from_parameters()
+        super()._load_from_state_dict(state_dict, prefix, *args)
+
     def has_uninitialized_params(self):
-        return any(isinstance(t, (UninitializedParameter, UninitializedBuffer))
-                   for t in list(self._parameters.values()) + list(self._buffers.values()))
+        return any(_is_placeholder(self, name, t) for registry in (self._parameters, self._buffers)
+                   for name, t in registry.items())
 
     @staticmethod
     def _infer_parameters(module, args):
@@ -106,6 +90,9 @@ class LazyLinear(LazyModuleMixin, Linear):
         if not self.has_uninitialized_params() and self.in_features != 0:
             super().reset_parameters()
 
+    def _sizes_from_parameters(self):
+        self.in_features = self.weight.shape[1]
+
     def initialize_parameters(self, input):
         if self.has_uninitialized_params():
             with no_grad():
@@ -128,6 +115,10 @@ class _LazyConvMixin(LazyModuleMixin):
         if not self.has_uninitialized_params() and self.in_channels != 0:
             super().reset_parameters()
 
+    def _sizes_from_parameters(self):
+        w = self.weight.shape
+        self.in_channels = w[0] if self.transposed else w[1] * self.groups
+
     def initialize_parameters(self, input):
         if self.has_uninitialized_params():
             nd = self._nd
@@ -147,14 +138,19 @@ class _LazyConvMixin(LazyModuleMixin):
 
 
 def _lazy_conv(base, transposed):
-    def __init__(self, out_channels, kernel_size, stride=1, padding=0, *rest, bias=True, device=None, dtype=None,
-                 **kwargs):
-        # the ordinary layer with 0 input and output channels, then placeholders
-        if transposed:
-            base.__init__(self, 0, 0, kernel_size, stride, padding, *rest, bias=False, dtype=dtype, **kwargs)
-        else:
-            base.__init__(self, 0, 0, kernel_size, stride, padding, *rest, bias=False, dtype=dtype, **kwargs)
-        self._lazy_conv_init(out_channels, bias)
+    # PyTorch's argument order: transposed convolutions take output_padding before groups
+    if transposed:
+        def __init__(self, out_channels, kernel_size, stride=1, padding=0, output_padding=0, groups=1, bias=True,
+                     dilation=1, padding_mode="zeros", device=None, dtype=None):
+            base.__init__(self, 0, 0, kernel_size, stride, padding, output_padding, groups, False, dilation,
+                          padding_mode, dtype=dtype)
+            self._lazy_conv_init(out_channels, bias)
+    else:
+        def __init__(self, out_channels, kernel_size, stride=1, padding=0, dilation=1, groups=1, bias=True,
+                     padding_mode="zeros", device=None, dtype=None):
+            base.__init__(self, 0, 0, kernel_size, stride, padding, dilation, groups, False, padding_mode,
+                          dtype=dtype)
+            self._lazy_conv_init(out_channels, bias)
     name = "Lazy" + base.__name__
     doc = f"``nn.{name}(out_channels, kernel_size, ...)``: ``in_channels`` from the first input."
     return type(name, (_LazyConvMixin, base), {"cls_to_become": base, "__init__": __init__, "__doc__": doc,
@@ -178,7 +174,12 @@ class _LazyNormMixin(LazyModuleMixin):
         if self.track_running_stats:
             self.register_buffer("running_mean", UninitializedBuffer(dtype=dt))
             self.register_buffer("running_var", UninitializedBuffer(dtype=dt))
+            self._lazy_buffers = ("running_mean", "running_var")
         self._lazy_init()
+
+    def _sizes_from_parameters(self):
+        t = self.weight if self.weight is not None else self.running_mean
+        self.num_features = t.shape[0]
 
     def reset_parameters(self):
         if not self.has_uninitialized_params() and self.num_features != 0:
@@ -192,8 +193,8 @@ class _LazyNormMixin(LazyModuleMixin):
                     self.weight.materialize((self.num_features,))
                     self.bias.materialize((self.num_features,))
                 if self.track_running_stats:
-                    self.running_mean.materialize((self.num_features,))
-                    self.running_var.materialize((self.num_features,))
+                    _materialize(self, self._buffers, "running_mean", (self.num_features,))
+                    _materialize(self, self._buffers, "running_var", (self.num_features,))
                     self.num_batches_tracked.zero_()
                 self.reset_parameters()
 
