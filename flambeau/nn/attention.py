@@ -345,22 +345,17 @@ def multi_head_attention_forward(query, key, value, embed_dim_to_check, num_head
 
     # (seq, batch, E) -> (batch * heads, seq, head_dim)
     q = q.reshape(tgt_len, bsz * num_heads, head_dim).transpose(0, 1)
-    if static_k is None:
-        k = k.reshape(k.shape[0], bsz * num_heads, head_dim).transpose(0, 1)
-    else:
-        if static_k.size(0) != bsz * num_heads:
-            raise AssertionError(f"expecting static_k.size(0) of {bsz * num_heads}, but got {static_k.size(0)}")
-        if static_k.size(2) != head_dim:
-            raise AssertionError(f"expecting static_k.size(2) of {head_dim}, but got {static_k.size(2)}")
-        k = static_k
-    if static_v is None:
-        v = v.reshape(v.shape[0], bsz * num_heads, head_dim).transpose(0, 1)
-    else:
-        if static_v.size(0) != bsz * num_heads:
-            raise AssertionError(f"expecting static_v.size(0) of {bsz * num_heads}, but got {static_v.size(0)}")
-        if static_v.size(2) != head_dim:
-            raise AssertionError(f"expecting static_v.size(2) of {head_dim}, but got {static_v.size(2)}")
-        v = static_v
+
+    def heads(t, static, name):
+        if static is None:
+            return t.reshape(t.shape[0], bsz * num_heads, head_dim).transpose(0, 1)
+        if static.size(0) != bsz * num_heads:
+            raise AssertionError(f"expecting {name}.size(0) of {bsz * num_heads}, but got {static.size(0)}")
+        if static.size(2) != head_dim:
+            raise AssertionError(f"expecting {name}.size(2) of {head_dim}, but got {static.size(2)}")
+        return static
+    k = heads(k, static_k, "static_k")
+    v = heads(v, static_v, "static_v")
 
     # add_zero_attn: one more all-zero key/value position
     if add_zero_attn:

@@ -68,9 +68,27 @@ _UNINITIALIZED = ("Attempted to use an uninitialized parameter in {}. This error
                   "torch functions")
 
 
-class UninitializedParameter(Parameter):
-    """A parameter without a shape yet (the lazy layers' placeholders, ``nn.LazyLinear`` ...);
-    ``materialize(shape)`` gives it one in place and makes it an ordinary Parameter."""
+class _Uninitialized:
+    """What the placeholders share: ``materialize(shape)`` gives them a shape in place and makes
+    them ``cls_to_become``; they cannot be copied before that (as in PyTorch)."""
+
+    __slots__ = ()          # keeps Tensor's layout, so that the class can change in place
+
+    def materialize(self, shape, device=None, dtype=None):
+        self._data = np.empty(tuple(shape), self._data.dtype if dtype is None else _np_dtype(dtype))
+        self.__class__ = self.cls_to_become
+
+    def __deepcopy__(self, memo):
+        raise ValueError(_UNINITIALIZED.format("__deepcopy__"))
+
+    def __repr__(self):
+        return f"<{type(self).__name__}>"
+
+    __str__ = __repr__
+
+
+class UninitializedParameter(_Uninitialized, Parameter):
+    """A parameter without a shape yet (the lazy layers' placeholders, ``nn.LazyLinear`` ...)."""
 
     cls_to_become = Parameter
 
@@ -78,37 +96,15 @@ class UninitializedParameter(Parameter):
         super().__init__(None, requires_grad)
         self._data = np.empty((0,), _np_dtype(dtype))
 
-    def materialize(self, shape, device=None, dtype=None):
-        self._data = np.empty(tuple(shape), self._data.dtype if dtype is None else _np_dtype(dtype))
-        self.__class__ = self.cls_to_become
 
-    def __deepcopy__(self, memo):
-        raise ValueError(_UNINITIALIZED.format("__deepcopy__"))
-
-    def __repr__(self):
-        return "<UninitializedParameter>"
-
-    __str__ = __repr__
-
-
-class UninitializedBuffer(Tensor):
+class UninitializedBuffer(_Uninitialized, Tensor):
     """A buffer without a shape yet (a lazy batch norm's running statistics)."""
 
-    __slots__ = ()          # Tensor's layout, so that materialize can make it a plain Tensor
+    __slots__ = ()
     cls_to_become = Tensor
 
     def __init__(self, requires_grad=False, device=None, dtype=None):
         _init(self, np.empty((0,), _np_dtype(dtype)))
-
-    def materialize(self, shape, device=None, dtype=None):
-        self._data = np.empty(tuple(shape), self._data.dtype if dtype is None else _np_dtype(dtype))
-        self.__class__ = self.cls_to_become
-
-    def __deepcopy__(self, memo):
-        raise ValueError(_UNINITIALIZED.format("__deepcopy__"))
-
-    def __repr__(self):
-        return "<UninitializedBuffer>"
 
 
 def is_lazy(param) -> bool:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..autograd.engine import sum_to as _sum_to   # an operand broadcast over batch dims: summed back
 from ..autograd.function import ArrayFunction
 
 
@@ -18,16 +19,6 @@ class LinAlgError(RuntimeError):
 
 def mT(a):
     return np.swapaxes(a, -1, -2)
-
-
-def _sum_to(g, shape):
-    """The gradient of an operand broadcast to ``g.shape``: summed back over its batch dims."""
-    if g.shape == tuple(shape):
-        return g
-    lead = g.ndim - len(shape)
-    g = g.sum(axis=tuple(range(lead))) if lead else g
-    axes = tuple(k for k, n in enumerate(shape) if n == 1 and g.shape[k] != 1)
-    return g.sum(axis=axes, keepdims=True) if axes else g
 
 
 def check_square(a, op):

@@ -247,20 +247,20 @@ class Xlogy(ArrayFunction):
         return (None if gx is None else np.asarray(gx, g.dtype)), (None if gy is None else np.asarray(gy, g.dtype))
 
 
-def _as_float(t):
-    if t._data.dtype.kind != "f":
-        return t.to(D.get_default_dtype())
-    return t
+def _float(input):
+    if input._data.dtype.kind != "f":
+        return to_dtype(input, D.get_default_dtype().np)
+    return input
 
 
 def lgamma(input):
     """``torch.lgamma``: log |Gamma(x)|, differentiable."""
-    return Lgamma.apply(_as_float(input))
+    return Lgamma.apply(_float(input))
 
 
 def digamma(input):
     """``torch.digamma``: d/dx lgamma(x), differentiable."""
-    return Digamma.apply(_as_float(input))
+    return Digamma.apply(_float(input))
 
 
 def polygamma(n, input):
@@ -269,32 +269,20 @@ def polygamma(n, input):
         return digamma(input)
     if n < 0:
         raise RuntimeError("polygamma(n, x) does not support negative n.")
-    return Polygamma.apply(_as_float(input), int(n))
+    return Polygamma.apply(_float(input), int(n))
 
 
 def erfinv(input):
     """``torch.erfinv``: the inverse error function, differentiable."""
-    return Erfinv.apply(_as_float(input))
+    return Erfinv.apply(_float(input))
 
 
 def xlogy(input, other):
     """``torch.xlogy``: x * log(y), 0 where x == 0 (and y is not NaN), differentiable."""
-    a, b = promote(input, other, "xlogy")
-    if not isinstance(a, Tensor) or a._data.dtype.kind != "f":
-        dt = D.get_default_dtype().np if np.result_type(getattr(a, "_data", a)).kind != "f" else None
-        if dt is not None:
-            a = a.to(D.get_default_dtype()) if isinstance(a, Tensor) else np.asarray(a, dt)
-            b = b.to(D.get_default_dtype()) if isinstance(b, Tensor) else np.asarray(b, dt)
-    return Xlogy.apply(a, b)
+    return _xlog(Xlogy, input, other)
 
 
 # ---------------------------------------------------------------------------- logit, erfc, xlog1py
-def _float(input):
-    if input._data.dtype.kind != "f":
-        return to_dtype(input, D.get_default_dtype().np)
-    return input
-
-
 def _vec(fn, x):
     """A math-module function elementwise, in float64, cast back to x's dtype."""
     if x.size == 0:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from .. import functional as F
 from .. import functional_extra as FE
-from ...ops.loss import _legacy
+from .loss import _Loss
 from .module import Module
 
 __all__ = ["ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d",
@@ -284,14 +284,6 @@ class AdaptiveAvgPool3d(Module):
 
 
 # ---------------------------------------------------------------------------- losses
-class _Loss(Module):
-    def __init__(self, size_average=None, reduce=None, reduction="mean"):
-        super().__init__()
-        if size_average is not None or reduce is not None:
-            reduction = _legacy(size_average, reduce)
-        self.reduction = reduction
-
-
 class TripletMarginLoss(_Loss):
     """``nn.TripletMarginLoss(margin=1.0, p=2.0, eps=1e-6, swap=False, reduction='mean')``."""
 

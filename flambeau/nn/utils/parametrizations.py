@@ -11,17 +11,9 @@ from .. import functional as F
 from ..modules.conv import ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from ..modules.module import Module
 from . import parametrize
+from .weight_reparam import _norm_except_dim
 
 __all__ = ["weight_norm", "spectral_norm"]
-
-
-def _norm_except_dim(v, dim):
-    """The 2-norm of v over every dim but ``dim`` (kept, size 1 elsewhere); of all of v for -1."""
-    if dim == -1:           # PyTorch's convention: -1 is the whole tensor, not the last dim
-        return v.norm()
-    dim = dim % v.dim() if v.dim() else 0
-    others = tuple(d for d in range(v.dim()) if d != dim)
-    return v.norm(dim=others, keepdim=True) if others else v.abs()
 
 
 class _WeightNorm(Module):

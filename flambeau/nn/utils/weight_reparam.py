@@ -100,14 +100,19 @@ def spectral_norm(module, name="weight", n_power_iterations=1, eps=1e-12, dim=No
     return module
 
 
-def remove_spectral_norm(module, name="weight"):
-    """Undo :func:`spectral_norm`: ``name`` becomes a plain parameter again (its current value)."""
+def _remove(module, name, kind, what):
+    """Undo a reparametrisation hook of class ``kind`` on ``name``: a plain parameter again."""
     for k, hook in list(module._forward_pre_hooks.items()):
-        if isinstance(hook, SpectralNorm) and hook.name == name:
+        if isinstance(hook, kind) and hook.name == name:
             hook.remove(module)
             del module._forward_pre_hooks[k]
             return module
-    raise ValueError(f"spectral_norm of '{name}' not found in {module}")
+    raise ValueError(f"{what} of '{name}' not found in {module}")
+
+
+def remove_spectral_norm(module, name="weight"):
+    """Undo :func:`spectral_norm`: ``name`` becomes a plain parameter again (its current value)."""
+    return _remove(module, name, SpectralNorm, "spectral_norm")
 
 
 def _norm_except_dim(v, dim):
@@ -166,9 +171,4 @@ def weight_norm(module, name="weight", dim=0):
 
 
 def remove_weight_norm(module, name="weight"):
-    for k, hook in list(module._forward_pre_hooks.items()):
-        if isinstance(hook, WeightNorm) and hook.name == name:
-            hook.remove(module)
-            del module._forward_pre_hooks[k]
-            return module
-    raise ValueError(f"weight_norm of '{name}' not found in {module}")
+    return _remove(module, name, WeightNorm, "weight_norm")
