@@ -118,27 +118,19 @@ def pinv(A, *, atol=None, rtol=None, hermitian=False, out=None):
     _d.check_float(A._data, "linalg.pinv")
     if A.ndim < 2:
         raise RuntimeError("linalg.pinv(A): The input tensor A must have at least 2 dimensions.")
-    tol = _tolerance(A, svdvals(A.detach()), atol, rtol)
-    return _out(_d.Pinv.apply(A, tol._data), out)
+    return _out(_d.Pinv.apply(A, _number_or_array(atol), _number_or_array(rtol)), out)
 
 
-def _tolerance(A, S, atol, rtol):
-    """PyTorch's rank cut-off: max(atol, rtol * sigma_max), per matrix, as a (..., 1) tensor."""
-    smax = S.amax(dim=-1, keepdim=True).detach() if S.shape[-1] else C.zeros(S.shape[:-1] + (1,), dtype=S.dtype)
-    if rtol is None:
-        rtol = (np.finfo(A._data.dtype).eps * builtins.max(A.shape[-2:])) if atol is None or (not isinstance(atol, Tensor) and atol <= 0) else 0.0
-    rt = rtol * smax if not isinstance(rtol, Tensor) else rtol.unsqueeze(-1) * smax
-    if atol is None:
-        return rt
-    at = atol.unsqueeze(-1) if isinstance(atol, Tensor) else C.full_like(rt, atol)
-    return ops.maximum(at, rt)
+def _number_or_array(t):
+    return t._data if isinstance(t, Tensor) else t
 
 
 def matrix_rank(A, *, atol=None, rtol=None, hermitian=False, out=None):
     """The number of singular values above the tolerance of :func:`pinv` (int64)."""
     _d.check_float(A._data, "linalg.matrix_rank")
-    S = svdvals(A.detach())
-    return _out((S > _tolerance(A, S, atol, rtol)).sum(dim=-1), out)
+    s = np.linalg.svd(A._data, compute_uv=False)
+    cut = _d.rank_cutoff(s, _number_or_array(atol), _number_or_array(rtol), A.shape[-2:])
+    return _out(_wrap((s > cut).sum(axis=-1).astype(np.int64)), out)
 
 
 def matrix_power(A, n, *, out=None):

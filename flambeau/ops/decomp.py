@@ -311,6 +311,20 @@ class Svdvals(ArrayFunction):
         return (ctx.u * g[..., None, :]) @ ctx.vh
 
 
+def rank_cutoff(s, atol, rtol, mn):
+    """PyTorch's rank cut-off for the singular values ``s`` (..., k) of (m, n) matrices:
+    max(atol, rtol * sigma_max) per matrix, as a (..., 1) array; rtol defaults to eps * max(m, n)
+    (to 0 when a positive atol is given). atol / rtol: numbers or per-matrix arrays."""
+    smax = s.max(axis=-1, keepdims=True) if s.shape[-1] else np.zeros(s.shape[:-1] + (1,), s.dtype)
+    positive_atol = atol is not None and (np.ndim(atol) or atol > 0)
+    if rtol is None:
+        rtol = 0.0 if positive_atol else np.finfo(s.dtype).eps * max(mn)
+    cut = np.asarray(rtol, s.dtype)[..., None] * smax if np.ndim(rtol) else s.dtype.type(rtol) * smax
+    if atol is not None:
+        cut = np.maximum(np.asarray(atol, s.dtype)[..., None] if np.ndim(atol) else s.dtype.type(atol), cut)
+    return cut
+
+
 class Pinv(ArrayFunction):
     """The pseudo-inverse from the SVD, singular values at or below ``cutoff`` (per matrix)
     dropped. Backward: the closed form of PyTorch's ``pinv_backward`` (Golub and Pereyra), which,
@@ -319,9 +333,9 @@ class Pinv(ArrayFunction):
     _node_name = "LinalgPinvBackward0"
 
     @staticmethod
-    def forward(ctx, a, cutoff):
+    def forward(ctx, a, atol, rtol):
         u, s, vh = np.linalg.svd(a, full_matrices=False)
-        keep = s > cutoff
+        keep = s > rank_cutoff(s, atol, rtol, a.shape[-2:])
         s_inv = np.where(keep, 1 / np.where(keep, s, 1), 0).astype(a.dtype, copy=False)
         p = ((mT(vh) * s_inv[..., None, :]) @ mT(u)).astype(a.dtype, copy=False)
         ctx.a, ctx.p = a, p
@@ -334,10 +348,10 @@ class Pinv(ArrayFunction):
         if a.shape[-2] <= a.shape[-1]:
             k = gh @ p
             kph = k @ ph
-            return -mT(p @ k) + kph - (a @ p) @ kph + (ph @ p) @ (gh - k @ a), None
+            return -mT(p @ k) + kph - (a @ p) @ kph + (ph @ p) @ (gh - k @ a), None, None
         k = p @ gh
         phk = ph @ k
-        return -mT(k @ p) + (gh - a @ k) @ p @ ph + phk - phk @ p @ a, None
+        return -mT(k @ p) + (gh - a @ k) @ p @ ph + phk - phk @ p @ a, None, None
 
 
 class Qr(ArrayFunction):
