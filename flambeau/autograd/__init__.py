@@ -9,7 +9,7 @@ from .grad_mode import (no_grad, enable_grad, set_grad_enabled, inference_mode, 
 from .engine import run_backward
 
 
-def _roots(tensors, grad_tensors, what):
+def _roots(tensors, grad_tensors, what, graph=False):
     from .._tensor import Tensor
     if isinstance(tensors, Tensor):
         tensors = (tensors,)
@@ -38,28 +38,36 @@ def _roots(tensors, grad_tensors, what):
                 arr = arr.astype(t._data.dtype)
             elif t.grad_fn is None:
                 arr = arr.copy()  # a leaf's .grad must not alias the caller's tensor
+        if graph:  # the seed stays a Tensor: it may itself require grad
+            from .._tensor import _wrap
+            arr = g if isinstance(g, Tensor) and g._data is arr else _wrap(arr)
         roots.append((t, arr))
     return roots
 
 
 def backward(tensors, grad_tensors=None, retain_graph=None, create_graph=False, grad_variables=None,
              inputs=None):
-    """``torch.autograd.backward``: accumulate gradients of ``tensors`` into the leaves' ``.grad``."""
-    if create_graph:
-        raise NotImplementedError("flambeau computes gradients without building a graph of the backward "
-                                  "pass: create_graph=True (double backward) is not supported")
+    """``torch.autograd.backward``: accumulate gradients of ``tensors`` into the leaves' ``.grad``.
+    With ``create_graph=True`` the backward pass is recorded: ``.grad`` gets a history and can
+    be differentiated again (the graph is then kept unless ``retain_graph=False``)."""
+    if retain_graph is None:
+        retain_graph = create_graph
     if inputs is not None:
         from .._tensor import Tensor
         inputs = [inputs] if isinstance(inputs, Tensor) else list(inputs)
-        grads = grad(tensors, inputs, grad_tensors, retain_graph=retain_graph, allow_unused=True)
-        from .engine import _accumulate_grad
+        grads = grad(tensors, inputs, grad_tensors, retain_graph=retain_graph, create_graph=create_graph,
+                     allow_unused=True)
+        from .engine import _accumulate_grad, _accumulate_grad_graph
         handed = set()
         for t, g in zip(inputs, grads):
             if g is not None:
-                _accumulate_grad(t, g._data, handed)
+                if create_graph:
+                    _accumulate_grad_graph(t, g, handed)
+                else:
+                    _accumulate_grad(t, g._data, handed)
         return
-    roots = _roots(tensors, grad_tensors if grad_variables is None else grad_variables, "backward")
-    run_backward(roots, retain_graph=bool(retain_graph))
+    roots = _roots(tensors, grad_tensors if grad_variables is None else grad_variables, "backward", create_graph)
+    run_backward(roots, retain_graph=bool(retain_graph), create_graph=create_graph)
 
 
 def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=False, only_inputs=True,
@@ -67,18 +75,22 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
     """``torch.autograd.grad``: the gradients of ``outputs`` w.r.t. ``inputs``, returned, not
     accumulated."""
     from .._tensor import Tensor, _wrap
-    if create_graph:
-        raise NotImplementedError("flambeau computes gradients without building a graph of the backward "
-                                  "pass: create_graph=True (double backward) is not supported")
+    if retain_graph is None:
+        retain_graph = create_graph
     single = isinstance(inputs, Tensor)
     inputs = [inputs] if single else list(inputs)
     for i, t in enumerate(inputs):
         if not t._requires_grad:
             raise RuntimeError(f"One of the differentiated Tensors does not require grad")
-    roots = _roots(outputs, grad_outputs, "grad")
-    captured = run_backward(roots, retain_graph=bool(retain_graph), capture=inputs)
+    roots = _roots(outputs, grad_outputs, "grad", create_graph)
+    captured = run_backward(roots, retain_graph=bool(retain_graph), capture=inputs, create_graph=create_graph)
     result = []
     for i, (t, g) in enumerate(zip(inputs, captured)):
+        if create_graph and g is not None:
+            if g._data.shape != t._data.shape:
+                g = g.sum_to_size(t._data.shape)
+            result.append(g)
+            continue
         if g is None:
             if materialize_grads:
                 g = np.zeros(t._data.shape, t._data.dtype)

@@ -23,15 +23,22 @@ def sum_to(g, shape, node=None, index=0):
     gs = g.shape
     if gs == shape:
         return g
+    nd = _check_sum_to(gs, shape, node, index)
+    axes = tuple(range(nd)) + tuple(i + nd for i, s in enumerate(shape) if s == 1 and gs[i + nd] != 1)
+    if axes:
+        g = g.sum(axis=axes, keepdims=True)
+    return g.reshape(shape)
+
+
+def _check_sum_to(gs, shape, node, index):
+    """How many leading dims a gradient of shape ``gs`` has beyond ``shape``; an error if
+    summing cannot bring it to ``shape``."""
     nd = len(gs) - len(shape)
     if nd < 0 or any(s != 1 and s != gs[i + nd] for i, s in enumerate(shape)):
         what = node.name() if node is not None else "backward"
         raise RuntimeError(f"Function {what} returned an invalid gradient at index {index} - got "
                            f"{list(gs)} but expected shape compatible with {list(shape)}")
-    axes = tuple(range(nd)) + tuple(i + nd for i, s in enumerate(shape) if s == 1 and gs[i + nd] != 1)
-    if axes:
-        g = g.sum(axis=axes, keepdims=True)
-    return g.reshape(shape)
+    return nd
 
 
 def _call_node(node, grads):
@@ -70,8 +77,44 @@ def _call_node(node, grads):
     return out
 
 
-def _run_pre_hooks(node, grads):
+def _call_node_graph(node, grads):
+    """``_call_node`` under ``create_graph=True``: gradients are Tensors and every step that
+    makes them (the op's backward_graph, summing broadcast dims, casts) is recorded."""
+    if node._released:
+        raise RuntimeError(_FREED_MSG)
+    if node._pre_hooks:
+        grads = _run_pre_hooks(node, grads, graph=True)
+    res = node._fn._backward_graph(node, grads)
+    out = []
+    for i, m in enumerate(node._input_meta):
+        g = res[i] if i < len(res) else None
+        if m is None or g is None:
+            out.append(None)
+            continue
+        shape, dtype = m
+        if g._data.shape != shape:
+            _check_sum_to(g._data.shape, shape, node, i)
+            g = g.sum_to_size(shape)
+        if g._data.dtype != dtype:
+            from ..ops.elementwise import to_dtype
+            g = to_dtype(g, dtype)
+        out.append(g)
+    post = node.__dict__.get("_post_hooks") if node.__dict__ else None
+    if post:
+        gi = tuple(out)
+        for h in post:
+            r = h(gi, tuple(grads))
+            if r is not None:
+                gi = tuple(r)
+        out = list(gi)
+    return out
+
+
+def _run_pre_hooks(node, grads, graph=False):
     from .._tensor import _wrap
+    if graph:  # gradients are Tensors already
+        def _wrap(g):
+            return g
     grads = list(grads)
     hooks = node._pre_hooks
     if len(hooks) > 1:  # retain_grad hooks see the gradient after every other hook
@@ -80,22 +123,39 @@ def _run_pre_hooks(node, grads):
         if nr is None:  # node pre-hook: sees all output grads
             r = fn(tuple(None if g is None else _wrap(g) for g in grads))
             if r is not None:
-                grads = [None if g is None else g._data for g in r]
+                grads = [None if g is None else (g if graph else g._data) for g in r]
         elif grads[nr] is not None:
             r = fn(_wrap(grads[nr]))
             if r is not None:
-                grads[nr] = r._data
+                grads[nr] = r if graph else r._data
     return grads
 
 
-def run_backward(roots, retain_graph=False, capture=None):
+def run_backward(roots, retain_graph=False, capture=None, create_graph=False):
     """Backpropagate from ``roots`` = [(tensor, grad_array)].
 
     Without ``capture``, leaf gradients are accumulated into ``.grad``. With ``capture`` (a list
     of tensors, for ``autograd.grad``) their gradients are returned instead and no ``.grad`` is
-    touched.
+    touched. With ``create_graph`` the gradients (roots included) are Tensors and the backward
+    pass is itself recorded, in grad mode, so that its results can be differentiated again.
     """
+    if create_graph:
+        from .grad_mode import state
+        prev = state.enabled
+        state.enabled = True
+        try:
+            return _run(roots, retain_graph, capture, True)
+        finally:
+            state.enabled = prev
+    return _run(roots, retain_graph, capture, False)
+
+
+def _run(roots, retain_graph, capture, graph):
     from .._tensor import Tensor, _wrap
+    call = _call_node_graph if graph else _call_node
+    if graph:  # hooks receive and return the gradient Tensors themselves
+        def _wrap(g):
+            return g
 
     # 1. count incoming edges of every node reachable from the roots
     deps = {}
@@ -120,12 +180,16 @@ def run_backward(roots, retain_graph=False, capture=None):
 
     cap_nodes = {}
     cap_leaves = {}
+    runs = None
     if capture is not None:
         for k, t in enumerate(capture):
             if t.grad_fn is not None:
                 cap_nodes.setdefault((t.grad_fn, t._output_nr), []).append(k)
             else:
                 cap_leaves.setdefault(id(t), []).append(k)
+        # only what leads to the requested tensors runs (autograd.grad of an input image
+        # computes no weight gradient)
+        runs, deps = _prune(roots, deps, {n for n, _ in cap_nodes}, cap_leaves)
     captured = [None] * (len(capture) if capture is not None else 0)
 
     # 2. seed the buffers with the root gradients
@@ -141,7 +205,7 @@ def run_backward(roots, retain_graph=False, capture=None):
             buf = buffers[fn] = [None] * fn._n_outputs
         nr = t._output_nr
         buf[nr] = g if buf[nr] is None else buf[nr] + g
-    ready = [fn for fn in buffers if deps[fn] == 0]
+    ready = [fn for fn in buffers if deps.get(fn, -1) == 0]
 
     # 3. run nodes whose inputs are complete
     while ready:
@@ -151,8 +215,10 @@ def run_backward(roots, retain_graph=False, capture=None):
             for nr, g in enumerate(grads):
                 for k in cap_nodes.get((node, nr), ()):
                     captured[k] = g
+        if runs is not None and not runs[node]:
+            continue   # captured, and nothing requested lies below it
         if any(g is not None for g in grads):
-            in_grads = _call_node(node, grads)
+            in_grads = call(node, grads)
             if not retain_graph:
                 node._release()
         else:
@@ -165,6 +231,8 @@ def run_backward(roots, retain_graph=False, capture=None):
                 if g is not None:
                     _add_leaf(leaf_grads, nxt, g)
                 continue
+            if runs is not None and nxt not in deps:
+                continue   # leads to nothing requested
             if g is not None:
                 buf = buffers.get(nxt)
                 if buf is None:
@@ -183,13 +251,48 @@ def run_backward(roots, retain_graph=False, capture=None):
             for h in list(hooks.values()):
                 r = h(_wrap(g))
                 if r is not None:
-                    g = r._data
+                    g = r if graph else r._data
         if capture is not None:
             for k in cap_leaves.get(id(t), ()):
                 captured[k] = g
             continue
-        _accumulate_grad(t, g, handed)
+        if graph:
+            _accumulate_grad_graph(t, g, handed)
+        else:
+            _accumulate_grad(t, g, handed)
     return captured
+
+
+def _prune(roots, all_nodes, cap_fns, cap_leaves):
+    """For ``autograd.grad``: ``runs[node]`` says whether a requested tensor lies below
+    ``node`` (its backward must run); the returned counts cover only the nodes that are run or
+    requested, and only edges from nodes that run."""
+    runs = {}
+    for t, _ in roots:
+        root = t.grad_fn
+        if root is None or root in runs:
+            continue
+        runs[root] = False
+        stack = [(root, iter(root._next))]
+        while stack:       # iterative post-order: a node is settled after all its inputs
+            node, it = stack[-1]
+            for e in it:
+                if e is not None and isinstance(e[0], Node_) and e[0] not in runs:
+                    runs[e[0]] = False
+                    stack.append((e[0], iter(e[0]._next)))
+                    break
+            else:
+                stack.pop()
+                runs[node] = any(e is not None and (id(e[0]) in cap_leaves if not isinstance(e[0], Node_)
+                                                    else runs[e[0]] or e[0] in cap_fns)
+                                 for e in node._next)
+    deps = {n: 0 for n in all_nodes if runs.get(n) or n in cap_fns}
+    for n in deps:
+        if runs.get(n):
+            for e in n._next:
+                if e is not None and isinstance(e[0], Node_) and e[0] in deps:
+                    deps[e[0]] += 1
+    return runs, deps
 
 
 def _add_leaf(leaf_grads, t, g):
@@ -217,6 +320,24 @@ def _accumulate_grad(t, g, handed):
     else:
         cur._data += g
         cur._version[0] += 1
+
+
+def _accumulate_grad_graph(t, g, handed):
+    """``.grad`` under ``create_graph=True``: the gradient Tensor with its history, summed out of
+    place into an existing ``.grad`` (so both stay differentiable), as PyTorch does."""
+    if g._data.shape != t._data.shape:
+        g = g.sum_to_size(t._data.shape)
+    if g._data.dtype != t._data.dtype:
+        from ..ops.elementwise import to_dtype
+        g = to_dtype(g, t._data.dtype)
+    cur = t._grad
+    if cur is None:
+        if id(g) in handed or g._data.base is not None or not g._data.flags.writeable:
+            g = g.clone()  # .grad owns its memory (a later plain backward adds into it in place)
+        handed.add(id(g))
+        t._grad = g
+    else:
+        t._grad = cur + g
 
 
 # imported last: Node_ is the class the walk above recognises as a graph node

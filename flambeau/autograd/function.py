@@ -255,16 +255,19 @@ class Function:
         # saved tensors: remember their versions; outputs are saved as detached aliases so
         # that the graph holds no reference cycle through them
         if ctx._saved:
-            out_ids = {id(o): o for o in outs if isinstance(o, Tensor)}
-            saved, versions = [], []
-            for t in ctx._saved:
+            out_ids = {id(o): k for k, o in enumerate(outs) if isinstance(o, Tensor)}
+            saved, versions, saved_outs = [], [], []
+            for slot, t in enumerate(ctx._saved):
                 if isinstance(t, Tensor):
                     versions.append((t._version, t._version[0], _describe(t)))
                     if id(t) in out_ids:
+                        saved_outs.append((slot, out_ids[id(t)]))
                         t = Tensor._make(t._data, t._version)
                 saved.append(t)
             ctx._saved = tuple(saved)
             ctx._saved_versions = versions
+            if saved_outs:  # where double backward reconnects them to this node
+                ctx.__dict__["_saved_outputs"] = saved_outs
         return tuple(outs) if is_tuple else outs[0]
 
     @classmethod
@@ -284,6 +287,40 @@ class Function:
             raise RuntimeError(f"function {ctx.name()} returned an incorrect number of gradients "
                                f"(expected {n_in}, got {len(res)})")
         return tuple(None if r is None else (r._data if isinstance(r, Tensor) else np.asarray(r))
+                     for r in res[:n_in])
+
+    @classmethod
+    def _backward_graph(cls, ctx, grads):
+        """Engine entry under ``create_graph=True``: Tensors in, Tensors out, recorded. Saved
+        outputs are handed to backward connected to this node (their gradient runs through it)."""
+        meta = ctx._output_meta
+        gts = []
+        for g, m in zip(grads, meta):
+            if g is None and ctx._materialize_grads and m is not None:
+                g = _wrap(np.zeros(m[0], dtype=m[1]))
+            gts.append(g)
+        outs = ctx.__dict__.get("_saved_outputs")
+        plain = ctx._saved
+        if outs:
+            saved = list(plain)
+            for slot, nr in outs:
+                saved[slot] = Tensor._make(saved[slot]._data, saved[slot]._version)
+                saved[slot]._requires_grad = True
+                saved[slot].grad_fn = ctx
+                saved[slot]._output_nr = nr
+            ctx._saved = tuple(saved)
+        try:
+            res = cls.backward(ctx, *gts)
+        finally:
+            if outs and ctx._saved is not None:
+                ctx._saved = plain
+        if not isinstance(res, tuple):
+            res = (res,)
+        n_in = len(ctx._next)
+        if len(res) < n_in or any(r is not None for r in res[n_in:]):
+            raise RuntimeError(f"function {ctx.name()} returned an incorrect number of gradients "
+                               f"(expected {n_in}, got {len(res)})")
+        return tuple(None if r is None else (r if isinstance(r, Tensor) else _wrap(np.asarray(r)))
                      for r in res[:n_in])
 
 
@@ -369,6 +406,32 @@ class ArrayFunction(Function):
             res = cls.backward(ctx, *grads)
         return res if type(res) is tuple else (res,)
 
+    @classmethod
+    def _backward_graph(cls, ctx, grads):
+        """Engine entry under ``create_graph=True``: the op's ``backward_graph`` on Tensors, or,
+        for an op without one, its array backward with a result that refuses a second backward."""
+        bg = _backward_graph_of(cls)
+        if bg is None:
+            arrays = cls._backward_arrays(ctx, [None if g is None else g._data for g in grads])
+            return once_differentiable_result(ctx, grads, arrays)
+        if ctx._n_outputs > 1:
+            meta = ctx._output_meta
+            grads = [_wrap(np.zeros(m[0], dtype=m[1])) if g is None else g for g, m in zip(grads, meta)]
+        res = bg(ctx, *grads)
+        return res if type(res) is tuple else (res,)
+
+
+def _backward_graph_of(cls):
+    """The ``backward_graph`` that goes with the ``backward`` ``cls`` runs: a subclass that
+    overrides backward without a backward_graph of its own has none."""
+    for base in cls.__mro__:
+        d = base.__dict__
+        if "backward_graph" in d:
+            return getattr(cls, "backward_graph")
+        if "backward" in d:
+            return None
+    return None
+
 
 
 
@@ -382,6 +445,142 @@ def _fmt_described(d) -> str:
     return f"flambeau.{name} of dtype {dtype} and shape {list(shape)}"
 
 
+# ---------------------------------------------------------------------------- double backward
+# With ``create_graph=True`` the engine runs each node's ``backward_graph(ctx, *grads)``: the same
+# derivative written with differentiable Tensor ops, so that the gradients it returns are
+# themselves part of a graph. What forward saved are plain arrays; ``graft`` reconnects them.
+
+class _Graft(ArrayFunction):
+    """Identity to one input of a recorded op: what ``graft`` hangs its tensor on."""
+
+    _node_name = "GraftBackward0"
+
+    @staticmethod
+    def backward(ctx, g):
+        return (g,)
+
+    backward_graph = backward
+
+
+def graft(ctx, i, data):
+    """A Tensor holding ``data`` whose gradient flows to input ``i`` of the node ``ctx``.
+
+    ``data`` is usually the input's own value, saved by forward. It may be any value the
+    derivative is to be taken at, as long as it has a shape that broadcasts to the input's (the
+    engine sums the gradient back to it) — e.g. log-probabilities standing in for logits, whose
+    softmax is the same. An input that needed no gradient comes back as a constant."""
+    e = ctx._next[i] if i < len(ctx._next) else None
+    if e is None:
+        return _wrap(data)
+    node = Node(_Graft)
+    node.needs_input_grad = (True,)
+    node._next = (e,)
+    node._input_meta = (ctx._input_meta[i],)
+    return _wrap(data, node, 0)
+
+
+def saved_output(ctx, data, nr=0):
+    """A Tensor for output ``nr`` of ``ctx`` (saved by forward as ``data``): its gradient runs
+    back through ``ctx`` itself, as a saved output's does in PyTorch."""
+    return _wrap(data, ctx, nr)
+
+
+class _LinearMap(ArrayFunction):
+    """``apply(g)`` for a linear map given on arrays, with ``adjoint`` its transpose: the
+    backward of a gather is a scatter and the other way round, to any order."""
+
+    _node_name = "LinearMapBackward0"
+
+    @staticmethod
+    def forward(ctx, g, apply, adjoint):
+        ctx.maps = (apply, adjoint)
+        return apply(g)
+
+    @staticmethod
+    def backward(ctx, gg):
+        return ctx.maps[1](gg), None, None
+
+    @staticmethod
+    def backward_graph(ctx, gg):
+        apply, adjoint = ctx.maps
+        return _LinearMap.apply(gg, adjoint, apply), None, None
+
+
+def linear_map(g, apply, adjoint):
+    """The Tensor ``apply(g)`` (``apply`` linear, on arrays), differentiable through ``adjoint``.
+    The two functions must not hold the node they come from (it may be freed)."""
+    return _LinearMap.apply(g, apply, adjoint)
+
+
+def recompute_backward(ctx, grads, fn, inputs):
+    """A ``backward_graph`` for a fused op with a composite definition: ``fn(*inputs)``
+    recomputes its outputs from primitives that have double backward, on ``inputs`` grafted
+    to the op's own inputs (None for one not needed), and differentiating that recomputation
+    with ``create_graph=True`` gives the gradients as a graph."""
+    from . import grad
+    outs = fn(*inputs)
+    outs = outs if isinstance(outs, tuple) else (outs,)
+    pairs = [(o, g) for o, g in zip(outs, grads) if g is not None and o._requires_grad]
+    need = ctx.needs_input_grad
+    wrt = [i for i, t in enumerate(inputs) if t is not None and t._requires_grad and i < len(need) and need[i]]
+    res = [None] * len(ctx._next)
+    if pairs and wrt:
+        gs = grad([o for o, _ in pairs], [inputs[i] for i in wrt], [g for _, g in pairs], create_graph=True,
+                  allow_unused=True)
+        for i, g in zip(wrt, gs):
+            res[i] = g
+    return tuple(res)
+
+
+class _NotTwiceDifferentiable(ArrayFunction):
+    """The grad_fn of gradients computed, under ``create_graph=True``, by an op that has no
+    ``backward_graph``: reaching it in a later backward is an error, never a silent zero."""
+
+    _node_name = "NotImplemented"
+
+    @classmethod
+    def _backward_arrays(cls, ctx, grads):
+        raise RuntimeError(f"the derivative of {ctx.op}'s backward is not implemented in flambeau: "
+                           f"create_graph=True gradients that went through {ctx.op} cannot be differentiated "
+                           "again (double backward is built for the elementwise, reduction, shape, matmul, "
+                           "linear, convolution, softmax and loss ops)")
+
+
+def once_differentiable_result(node, grads, arrays):
+    """Wrap the array gradients ``arrays`` of ``node`` as Tensors whose grad_fn refuses a further
+    backward; they depend on the incoming ``grads`` and on the node's inputs."""
+    edges = [_edge(g) for g in grads if g is not None and g._requires_grad]
+    edges += [e for e in node._next if e is not None]
+    if not edges:
+        return tuple(None if a is None else _wrap(a) for a in arrays)
+    n2 = Node(_NotTwiceDifferentiable)
+    n2.op = node.name()
+    n2._next = tuple(edges)
+    n2.needs_input_grad = (True,) * len(edges)
+    n2._input_meta = (None,) * len(edges)
+    n2._n_outputs = len(arrays)
+    n2._output_meta = [None if a is None else (np.shape(a), np.asarray(a).dtype) for a in arrays]
+    return tuple(None if a is None else _wrap(np.asarray(a), n2, k) for k, a in enumerate(arrays))
+
+
 def once_differentiable(fn):
-    """Decorator accepted for PyTorch compatibility (double backward is not built here)."""
-    return fn
+    """``torch.autograd.function.once_differentiable``: the decorated ``backward`` runs on
+    detached gradients under ``create_graph=True``; a second backward through it raises."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(ctx, *grads):
+        if not _STATE.enabled:
+            return fn(ctx, *grads)
+        prev = _STATE.enabled
+        _STATE.enabled = False
+        try:
+            res = fn(ctx, *(None if g is None else g.detach() for g in grads))
+        finally:
+            _STATE.enabled = prev
+        single = not isinstance(res, tuple)
+        res = (res,) if single else res
+        arrays = [None if r is None else (r._data if isinstance(r, Tensor) else np.asarray(r)) for r in res]
+        out = once_differentiable_result(ctx, [g for g in grads if isinstance(g, Tensor)], arrays)
+        return out[0] if single else out
+    return wrapper

@@ -86,5 +86,35 @@ def gradcheck(func, inputs, *, eps=1e-6, atol=1e-5, rtol=1e-3, raise_exception=T
     return True
 
 
-def gradgradcheck(*args, **kwargs):
-    raise NotImplementedError("gradgradcheck needs double backward, which flambeau does not build")
+def gradgradcheck(func, inputs, grad_outputs=None, *, eps=1e-6, atol=1e-5, rtol=1e-3,
+                  gen_non_contig_grad_outputs=False, raise_exception=True, nondet_tol=0.0,
+                  check_undefined_grad=True, check_grad_dtypes=False, check_batched_grad=False,
+                  check_fwd_over_rev=False, check_rev_over_rev=True, fast_mode=False, masked=False):
+    """Check second derivatives: ``gradcheck`` of the map (inputs, grad_outputs) -> the
+    gradients of ``func`` (computed with ``create_graph=True``), as in PyTorch. Without
+    ``grad_outputs``, random ones are drawn (from a fixed seed: the check is reproducible)."""
+    from .._tensor import Tensor
+    from .grad_mode import enable_grad
+    from . import grad as autograd_grad
+
+    inputs = _as_tuple(inputs)
+    n_in = len(inputs)
+    diff_idx = [i for i, t in enumerate(inputs) if isinstance(t, Tensor) and t.requires_grad]
+    if grad_outputs is None:
+        outs = [o for o in _as_tuple(func(*inputs)) if isinstance(o, Tensor) and o.requires_grad]
+        rng = np.random.default_rng(0)
+        grad_outputs = tuple(Tensor._make(rng.standard_normal(o._data.shape).astype(o._data.dtype))
+                             .requires_grad_(True) for o in outs)
+    else:
+        grad_outputs = _as_tuple(grad_outputs)
+
+    def first_derivatives(*args):
+        with enable_grad():
+            ins, gos = args[:n_in], args[n_in:]
+            outs = [o for o in _as_tuple(func(*ins)) if isinstance(o, Tensor) and o.requires_grad]
+            gs = autograd_grad(outs, [ins[i] for i in diff_idx], list(gos), create_graph=True,
+                               allow_unused=True)
+        return tuple(g for g in gs if g is not None)
+
+    return gradcheck(first_derivatives, inputs + tuple(grad_outputs), eps=eps, atol=atol, rtol=rtol,
+                     raise_exception=raise_exception)

@@ -12,8 +12,8 @@ import math
 
 import numpy as np
 
-from .._tensor import Tensor
-from ..autograd.function import ArrayFunction
+from .._tensor import Tensor, _wrap
+from ..autograd.function import ArrayFunction, graft, recompute_backward
 from .elementwise import _erf, _sigmoid
 from .inplace import inplace
 from ._util import fmt_shape, norm_dim
@@ -56,6 +56,11 @@ class LeakyRelu(ArrayFunction):
         (x,) = ctx.saved_tensors
         return np.where(x > 0, g, g * ctx.slope)  # slope at x == 0, like PyTorch
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (x,) = ctx.saved_tensors   # piecewise linear: the slopes are constants
+        return g * _wrap(np.where(x > 0, x.dtype.type(1), ctx.slope))
+
 
 def leaky_relu(input, negative_slope=0.01, inplace=False):
     """``F.leaky_relu``: x if x > 0 else negative_slope * x."""
@@ -81,6 +86,15 @@ class Elu(ArrayFunction):
         (x,) = ctx.saved_tensors
         dneg = ctx.alpha * ctx.input_scale * np.exp(np.minimum(x, 0) * ctx.input_scale)
         return g * ctx.scale * np.where(x > 0, x.dtype.type(1), dneg)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        from .elementwise import exp, clamp_max, where
+        (x,) = ctx.saved_tensors
+        xt = graft(ctx, 0, x)
+        a, s, k = float(ctx.alpha), float(ctx.scale), float(ctx.input_scale)
+        dneg = exp(clamp_max(xt, 0.0) * k) * (a * k)
+        return g * s * where(_wrap(x > 0), _wrap(np.ones_like(x)), dneg)
 
 
 def elu(input, alpha=1.0, inplace=False):
@@ -117,6 +131,11 @@ class Hardtanh(ArrayFunction):
         (x,) = ctx.saved_tensors
         return g * ((x > ctx.lo) & (x < ctx.hi))  # zero at both ends, like PyTorch
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * _wrap(((x > ctx.lo) & (x < ctx.hi)).astype(x.dtype))
+
 
 def hardtanh(input, min_val=-1.0, max_val=1.0, inplace=False):
     """``F.hardtanh``: clamp to [min_val, max_val]."""
@@ -144,6 +163,11 @@ class Threshold(ArrayFunction):
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
         return g * (x > ctx.th)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * _wrap((x > ctx.th).astype(x.dtype))
 
 
 def threshold(input, threshold, value, inplace=False):
@@ -177,6 +201,19 @@ class Prelu(ArrayFunction):
             else:
                 gw = gneg.sum().reshape(ctx.w_shape)
         return gx, gw
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        from .elementwise import where
+        x, wb = ctx.saved_tensors
+        w_shape = ctx.w_shape
+        pos = _wrap(x > 0)
+
+        def prelu(xt, wt):
+            wbt = wt.reshape((-1,) + (1,) * (x.ndim - 2)) if x.ndim >= 2 else wt
+            return where(pos, xt, wbt * xt)
+        w = wb.reshape(w_shape)
+        return recompute_backward(ctx, (g,), prelu, [graft(ctx, 0, x), graft(ctx, 1, w)])
 
 
 def prelu(input, weight):
@@ -221,6 +258,18 @@ class Gelu(ArrayFunction):
         pdf = np.exp(t(-0.5) * x * x) * t(1 / math.sqrt(2 * math.pi))
         return g * (cdf + x * pdf)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        from .elementwise import erf, exp, tanh
+        xt = graft(ctx, 0, ctx.saved_tensors[0])
+        if ctx.approximate == "tanh":
+            k = math.sqrt(2.0 / math.pi)
+            th = tanh(k * (xt + 0.044715 * xt * xt * xt))
+            return g * (0.5 * (1 + th) + 0.5 * xt * (1 - th * th) * (k * (1 + 3 * 0.044715 * xt * xt)))
+        cdf = 0.5 * (1 + erf(xt * (1 / math.sqrt(2.0))))
+        pdf = exp(-0.5 * xt * xt) * (1 / math.sqrt(2 * math.pi))
+        return g * (cdf + xt * pdf)
+
 
 def gelu(input, approximate="none"):
     """``F.gelu``: x * Phi(x) (``approximate='tanh'``: the tanh formula)."""
@@ -244,6 +293,13 @@ class Silu(ArrayFunction):
         s = _sigmoid(x)
         return g * s * (1 + x * (1 - s))
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        from .elementwise import sigmoid
+        xt = graft(ctx, 0, ctx.saved_tensors[0])
+        s = sigmoid(xt)
+        return g * s * (1 + xt * (1 - s))
+
 
 def silu(input, inplace=False):
     """``F.silu`` (swish): x * sigmoid(x)."""
@@ -254,6 +310,12 @@ def silu(input, inplace=False):
 def _softplus1(x):
     """log(1 + exp(x)), stable for large |x|."""
     return np.maximum(x, 0) + np.log1p(np.exp(-np.abs(x)))
+
+
+def _softplus_t(x):
+    """``_softplus1`` on Tensors (differentiable)."""
+    from .elementwise import abs, exp, log1p, relu
+    return relu(x) + log1p(exp(-abs(x)))
 
 
 class Mish(ArrayFunction):
@@ -269,6 +331,13 @@ class Mish(ArrayFunction):
         (x,) = ctx.saved_tensors
         tsp = np.tanh(_softplus1(x))
         return g * (tsp + x * _sigmoid(x) * (1 - tsp * tsp))
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        from .elementwise import sigmoid, tanh
+        xt = graft(ctx, 0, ctx.saved_tensors[0])
+        tsp = tanh(_softplus_t(xt))
+        return g * (tsp + xt * sigmoid(xt) * (1 - tsp * tsp))
 
 
 def mish(input, inplace=False):
@@ -289,6 +358,11 @@ class Hardsigmoid(ArrayFunction):
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
         return g * ((x > -3) & (x < 3)) / x.dtype.type(6)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * _wrap((((x > -3) & (x < 3)) / x.dtype.type(6)).astype(x.dtype))
 
 
 def hardsigmoid(input, inplace=False):
@@ -311,6 +385,13 @@ class Hardswish(ArrayFunction):
         mid = g * (x / x.dtype.type(3) + x.dtype.type(0.5))
         # PyTorch's ends: 0 at x = -3, g at x = 3
         return np.where(x <= -3, x.dtype.type(0), np.where(x < 3, mid, g))
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        from .elementwise import where
+        (x,) = ctx.saved_tensors
+        mid = g * (graft(ctx, 0, x) / 3 + 0.5)
+        return where(_wrap(x <= -3), g * 0, where(_wrap(x < 3), mid, g))
 
 
 def hardswish(input, inplace=False):
@@ -336,6 +417,13 @@ class Softplus(ArrayFunction):
         bx = x * ctx.beta
         return np.where(bx > ctx.th, g, g * _sigmoid(bx))
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        from .elementwise import sigmoid, where
+        (x,) = ctx.saved_tensors
+        xt = graft(ctx, 0, x)
+        return where(_wrap(x * ctx.beta > ctx.th), g, g * sigmoid(xt * float(ctx.beta)))
+
 
 def softplus(input, beta=1.0, threshold=20.0):
     """``F.softplus``: log(1 + exp(beta * x)) / beta, and x where beta * x > threshold."""
@@ -357,6 +445,12 @@ class Softsign(ArrayFunction):
         d = 1 + np.abs(x)
         return g / (d * d)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        from .elementwise import abs
+        d = 1 + abs(graft(ctx, 0, ctx.saved_tensors[0]))
+        return g / (d * d)
+
 
 def softsign(input):
     """``F.softsign``: x / (1 + |x|)."""
@@ -369,14 +463,19 @@ class Tanhshrink(ArrayFunction):
 
     @staticmethod
     def forward(ctx, x):
-        th = np.tanh(x)
-        ctx.save_for_backward(th)
-        return x - th
+        ctx.save_for_backward(x)
+        return x - np.tanh(x)
 
     @staticmethod
     def backward(ctx, g):
-        (th,) = ctx.saved_tensors
+        th = np.tanh(ctx.saved_tensors[0])
         return g * th * th
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        from .elementwise import tanh
+        t = tanh(graft(ctx, 0, ctx.saved_tensors[0]))
+        return g * t * t
 
 
 def tanhshrink(input):
@@ -397,6 +496,11 @@ class LogSigmoid(ArrayFunction):
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
         return g * _sigmoid(-x)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        from .elementwise import sigmoid
+        return g * sigmoid(-graft(ctx, 0, ctx.saved_tensors[0]))
 
 
 def logsigmoid(input):
@@ -423,6 +527,11 @@ class Shrink(ArrayFunction):
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
         return g * (np.abs(x) > ctx.lambd)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * _wrap((np.abs(x) > ctx.lambd).astype(x.dtype))
 
 
 def hardshrink(input, lambd=0.5):
@@ -478,7 +587,7 @@ class LayerNorm(ArrayFunction):
         rstd = 1 / np.sqrt(var + x.dtype.type(eps))
         xhat = xc * rstd
         ctx.save_for_backward(xhat, rstd, w)
-        ctx.axes = axes
+        ctx.axes, ctx.eps = axes, eps
         y = xhat
         if w is not None:
             y = y * w
@@ -502,6 +611,23 @@ class LayerNorm(ArrayFunction):
         if nb:
             gb = g.sum(axis=lead)
         return gx, gw, gb
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        from .elementwise import rsqrt
+        xhat, rstd, w = ctx.saved_tensors
+        axes, eps = ctx.axes, ctx.eps
+
+        def layer_norm(xt, wt, bt):
+            xc = xt - xt.mean(axes, keepdim=True)
+            y = xc * rsqrt((xc * xc).mean(axes, keepdim=True) + eps)
+            y = y * wt if wt is not None else y
+            return y + bt if bt is not None else y
+        # x minus its mean is xhat / rstd; layer norm is blind to the mean itself
+        return recompute_backward(ctx, (g,), layer_norm, [
+            graft(ctx, 0, xhat / rstd), graft(ctx, 1, w) if w is not None else None,
+            graft(ctx, 2, np.zeros(xhat.shape[len(xhat.shape) - len(axes):], xhat.dtype))
+            if ctx.needs_input_grad[2] else None])
 
 
 def _check_norm_shape(input, normalized_shape, weight, bias, op):
@@ -536,7 +662,7 @@ class RMSNorm(ArrayFunction):
         rrms = 1 / np.sqrt((x * x).mean(axis=axes, keepdims=True) + x.dtype.type(eps))
         xhat = x * rrms
         ctx.save_for_backward(xhat, rrms, w)
-        ctx.axes = axes
+        ctx.axes, ctx.eps = axes, eps
         return xhat * w if w is not None else xhat
 
     @staticmethod
@@ -550,6 +676,18 @@ class RMSNorm(ArrayFunction):
         if nw:
             gw = (g * xhat).sum(axis=tuple(range(g.ndim - len(ctx.axes))))
         return gx, gw
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        from .elementwise import rsqrt
+        xhat, rrms, w = ctx.saved_tensors
+        axes, eps = ctx.axes, ctx.eps
+
+        def rms_norm(xt, wt):
+            y = xt * rsqrt((xt * xt).mean(axes, keepdim=True) + eps)
+            return y * wt if wt is not None else y
+        return recompute_backward(ctx, (g,), rms_norm, [graft(ctx, 0, xhat / rrms),
+                                                         graft(ctx, 1, w) if w is not None else None])
 
 
 def rms_norm(input, normalized_shape, weight=None, eps=None):

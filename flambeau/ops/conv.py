@@ -33,7 +33,7 @@ import numpy as np
 from .._tensor import Tensor
 from .._threads import parallel_for
 from .linalg import _gemm
-from ..autograd.function import ArrayFunction
+from ..autograd.function import ArrayFunction, graft
 from ._buffers import scratch
 from ._util import fmt_shape
 
@@ -194,9 +194,7 @@ class ConvNd(ArrayFunction):
         stride, pad_lo, dil, G, out = geom
         N, C = x.shape[:2]
         O, k, nd = w.shape[0], w.shape[2:], w.ndim - 2
-        blocks = _blocks(k, stride, dil, pad_lo, x.shape[2:], out)
-        padded = len(blocks) < int(np.prod(k)) or any(
-            (o1.stop - o1.start) < n for _, osl, _ in blocks for o1, n in zip(osl, out))
+        blocks, padded = _plan(k, geom, x.shape[2:])
         P, Kg = int(np.prod(out)), (C // G) * int(np.prod(k))
         w3 = w.reshape(G, O // G, Kg)
         y = np.empty((N, O) + tuple(out), x.dtype)
@@ -260,6 +258,77 @@ class ConvNd(ArrayFunction):
         gw = _sum_in_order(gw_parts, (G, O // G, Kg), w.dtype) if nw else None
         gb = g.reshape(N, O, P).sum(-1).sum(0) if nbias else None    # the contiguous axis first
         return gx, (gw.reshape(w.shape) if nw else None), gb, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        # double backward: the input gradient is a transposed convolution of g, the weight
+        # gradient a ConvWeight of (x, g); both are differentiable Functions again
+        x, w = ctx.saved_tensors
+        stride, pad_lo, dil, G, out = ctx.geom
+        nx, nw, nbias = ctx.needs_input_grad[:3]
+        gx = ConvTransposeNd.apply(g, graft(ctx, 1, w), None, (stride, pad_lo, dil, G, x.shape[2:])) if nx else None
+        gw = ConvWeight.apply(graft(ctx, 0, x), g, w.shape, ctx.geom) if nw else None
+        gb = g.sum((0,) + tuple(range(2, g.ndim))) if nbias else None
+        return gx, gw, gb, None
+
+
+def _plan(k, geom, ins):
+    """The im2col blocks of a convolution of ``geom`` over inputs of spatial shape ``ins``, and
+    whether some kernel offset reaches into the padding."""
+    stride, pad_lo, dil, G, out = geom
+    blocks = _blocks(k, stride, dil, pad_lo, ins, out)
+    padded = len(blocks) < int(np.prod(k)) or any(
+        (o1.stop - o1.start) < n for _, osl, _ in blocks for o1, n in zip(osl, out))
+    return blocks, padded
+
+
+class _WeightGradCtx:
+    """What ConvNd.backward reads from its ctx, for a weight gradient alone."""
+
+    def __init__(self, x, w_shape, geom):
+        self.saved_tensors = (x, np.empty(w_shape, x.dtype))
+        self.needs_input_grad = (False, True, False)
+        self.geom = geom
+        self.blocks, self.padded = _plan(w_shape[2:], geom, x.shape[2:])
+
+
+class ConvWeight(ArrayFunction):
+    """The weight gradient of ``conv(x, w)`` for an output gradient ``g``, as an op of its own
+    (what conv's double backward differentiates). Bilinear: its derivative in x is a transposed
+    convolution of g, in g a convolution of x, both by the incoming weight-shaped gradient."""
+
+    _node_name = "ConvolutionBackwardBackward0"
+
+    @staticmethod
+    def forward(ctx, x, g, w_shape, geom):
+        ctx.save_for_backward(x, g)
+        ctx.geom = geom
+        return ConvNd.backward(_WeightGradCtx(x, w_shape, geom), g)[1]
+
+    @staticmethod
+    def backward(ctx, gw):
+        x, g = ctx.saved_tensors
+        stride, pad_lo, dil, G, out = ctx.geom
+        nx, ng = ctx.needs_input_grad[:2]
+        gx = ConvTransposeNd.forward(_Scratch(), g, gw, None, (stride, pad_lo, dil, G, x.shape[2:])) if nx else None
+        gg = ConvNd.forward(_Scratch(), x, gw, None, ctx.geom) if ng else None
+        return gx, gg, None, None
+
+    @staticmethod
+    def backward_graph(ctx, gw):
+        x, g = ctx.saved_tensors
+        stride, pad_lo, dil, G, out = ctx.geom
+        nx, ng = ctx.needs_input_grad[:2]
+        gx = ConvTransposeNd.apply(graft(ctx, 1, g), gw, None, (stride, pad_lo, dil, G, x.shape[2:])) if nx else None
+        gg = ConvNd.apply(graft(ctx, 0, x), gw, None, ctx.geom) if ng else None
+        return gx, gg, None, None
+
+
+class _Scratch:
+    """A throw-away ctx for calling an op's array forward directly."""
+
+    def save_for_backward(self, *values):
+        pass
 
 
 def _grad_input_conv(g, w, x_shape, dil, pad_lo, G):
@@ -363,6 +432,19 @@ class ConvTransposeNd(ArrayFunction):
         gw = _sum_in_order(gw_parts, (G, Cin // G, Kg), w.dtype) if nw else None
         gb = g.sum(axis=(0,) + tuple(range(2, g.ndim))) if nbias else None
         return gx, (gw.reshape(w.shape) if nw else None), gb, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        # the adjoint of ConvNd: its input gradient is a convolution of g, its weight gradient
+        # the ConvWeight of (g, x) for the convolution that maps g's shape to x's
+        x, w = ctx.saved_tensors
+        stride, pad, dil, G, out = ctx.geom
+        nx, nw, nbias = ctx.needs_input_grad[:3]
+        conv_geom = (stride, pad, dil, G, x.shape[2:])
+        gx = ConvNd.apply(g, graft(ctx, 1, w), None, conv_geom) if nx else None
+        gw = ConvWeight.apply(g, graft(ctx, 0, x), w.shape, conv_geom) if nw else None
+        gb = g.sum((0,) + tuple(range(2, g.ndim))) if nbias else None
+        return gx, gw, gb, None
 
 
 # ---------------------------------------------------------------------------- argument checks

@@ -12,7 +12,7 @@ import numpy as np
 
 from .. import _dtype as D
 from .._threads import blocks, parallel_for, worth_splitting
-from ..autograd.function import ArrayFunction
+from ..autograd.function import ArrayFunction, graft, saved_output
 from .._tensor import Tensor, _wrap
 from ._util import promote, fmt_shape
 
@@ -52,6 +52,10 @@ class Add(ArrayFunction):
     def backward(ctx, g):
         return g, g
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        return g, g
+
 
 class Sub(ArrayFunction):
     _node_name = "SubBackward0"
@@ -63,6 +67,8 @@ class Sub(ArrayFunction):
     @staticmethod
     def backward(ctx, g):
         return g, (-g if ctx.needs_input_grad[1] else None)
+
+    backward_graph = backward
 
 
 class Mul(ArrayFunction):
@@ -80,6 +86,12 @@ class Mul(ArrayFunction):
         a, b = ctx.saved_tensors
         na, nb = ctx.needs_input_grad
         return (g * b if na else None), (g * a if nb else None)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, b = ctx.saved_tensors
+        na, nb = ctx.needs_input_grad
+        return (g * graft(ctx, 1, b) if na else None), (g * graft(ctx, 0, a) if nb else None)
 
 
 class Div(ArrayFunction):
@@ -102,6 +114,13 @@ class Div(ArrayFunction):
             gb = -g * a / (b * b) if nb else None
         return ga, gb
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, b = ctx.saved_tensors
+        na, nb = ctx.needs_input_grad
+        bt = graft(ctx, 1, b)
+        return (g / bt if na else None), (-g * graft(ctx, 0, a) / (bt * bt) if nb else None)
+
 
 class Neg(ArrayFunction):
     _node_name = "NegBackward0"
@@ -113,6 +132,8 @@ class Neg(ArrayFunction):
     @staticmethod
     def backward(ctx, g):
         return -g
+
+    backward_graph = backward
 
 
 class Pow(ArrayFunction):
@@ -170,6 +191,15 @@ class PowScalar(ArrayFunction):
         with np.errstate(all="ignore"):
             return g * (p * np.power(a, a.dtype.type(p - 1)))
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (a,) = ctx.saved_tensors
+        p = ctx.p
+        if p == 0:
+            return g * 0
+        at = graft(ctx, 0, a)
+        return g * (at + at) if p == 2 else g * (p * at ** (p - 1))
+
 
 class RPowScalar(ArrayFunction):
     """``s ** a`` for a Python-number base ``s``."""
@@ -208,6 +238,8 @@ class Rsub(ArrayFunction):
     @staticmethod
     def backward(ctx, g):
         return -g
+
+    backward_graph = backward
 
 
 def _scalar_as(v, dt):
@@ -462,8 +494,11 @@ def _out(result, out):
 
 
 # ---------------------------------------------------------------------------- unary math
-def _unary(name, fwd, bwd, saves="x", node=None):
-    """Build a unary ArrayFunction: ``bwd(g, x, y)`` gets the input ``x`` and/or output ``y``."""
+def _unary(name, fwd, bwd, saves="x", node=None, graph=None):
+    """Build a unary ArrayFunction: ``bwd(g, x, y)`` gets the input ``x`` and/or output ``y``.
+
+    ``graph``: the same derivative on Tensors, for double backward (``True``: ``bwd`` itself,
+    when it is plain arithmetic that Tensors do as well as arrays)."""
 
     def forward(ctx, x):
         with np.errstate(all="ignore"):  # inf/nan results are values, as in PyTorch: no warnings
@@ -487,9 +522,18 @@ def _unary(name, fwd, bwd, saves="x", node=None):
                 return bwd(g, s[0], s[1])
             return bwd(g, None, None)
 
-    cls = type(name, (ArrayFunction,), {"forward": staticmethod(forward), "backward": staticmethod(backward),
-                                        "_node_name": node or name + "Backward0"})
-    return cls
+    attrs = {"forward": staticmethod(forward), "backward": staticmethod(backward),
+             "_node_name": node or name + "Backward0"}
+    if graph is not None:
+        tbwd = bwd if graph is True else graph
+
+        def backward_graph(ctx, g):
+            s = ctx.saved_tensors
+            x = graft(ctx, 0, s[0]) if saves in ("x", "xy") else None
+            y = saved_output(ctx, s[-1]) if saves in ("y", "xy") else None
+            return tbwd(g, x, y)
+        attrs["backward_graph"] = staticmethod(backward_graph)
+    return type(name, (ArrayFunction,), attrs)
 
 
 def _sigmoid(x):
@@ -498,28 +542,33 @@ def _sigmoid(x):
     return np.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
 
-Exp = _unary("Exp", np.exp, lambda g, x, y: g * y, "y")
-Exp2 = _unary("Exp2", np.exp2, lambda g, x, y: g * y * y.dtype.type(np.log(2.0)), "y")
-Log = _unary("Log", np.log, lambda g, x, y: g / x, "x")
-Log2 = _unary("Log2", np.log2, lambda g, x, y: g / (x * x.dtype.type(np.log(2.0))), "x")
-Log10 = _unary("Log10", np.log10, lambda g, x, y: g / (x * x.dtype.type(np.log(10.0))), "x")
-Log1p = _unary("Log1p", np.log1p, lambda g, x, y: g / (1 + x), "x", "Log1PBackward0")
-Expm1 = _unary("Expm1", np.expm1, lambda g, x, y: g * (y + 1), "y")
-Sqrt = _unary("Sqrt", np.sqrt, lambda g, x, y: g / (2 * y), "y")
-Rsqrt = _unary("Rsqrt", lambda x: 1 / np.sqrt(x), lambda g, x, y: -0.5 * g * y * y * y, "y")
-Sin = _unary("Sin", np.sin, lambda g, x, y: g * np.cos(x), "x")
-Cos = _unary("Cos", np.cos, lambda g, x, y: -g * np.sin(x), "x")
-Tan = _unary("Tan", np.tan, lambda g, x, y: g * (1 + y * y), "y")
-Tanh = _unary("Tanh", np.tanh, lambda g, x, y: g * (1 - y * y), "y")
-Sigmoid = _unary("Sigmoid", _sigmoid, lambda g, x, y: g * y * (1 - y), "y")
-Asin = _unary("Asin", np.arcsin, lambda g, x, y: g / np.sqrt(1 - x * x), "x")
-Acos = _unary("Acos", np.arccos, lambda g, x, y: -g / np.sqrt(1 - x * x), "x")
-Atan = _unary("Atan", np.arctan, lambda g, x, y: g / (1 + x * x), "x")
-Sinh = _unary("Sinh", np.sinh, lambda g, x, y: g * np.cosh(x), "x")
-Cosh = _unary("Cosh", np.cosh, lambda g, x, y: g * np.sinh(x), "x")
-Abs = _unary("Abs", np.abs, lambda g, x, y: g * np.sign(x), "x")
-Reciprocal = _unary("Reciprocal", lambda x: 1 / x, lambda g, x, y: -g * (y * y), "y")
-Square = _unary("Square", np.square, lambda g, x, y: 2 * g * x, "x", "PowBackward0")
+Exp = _unary("Exp", np.exp, lambda g, x, y: g * y, "y", graph=True)
+Exp2 = _unary("Exp2", np.exp2, lambda g, x, y: g * y * y.dtype.type(np.log(2.0)), "y",
+              graph=lambda g, x, y: g * y * float(np.log(2.0)))
+Log = _unary("Log", np.log, lambda g, x, y: g / x, "x", graph=True)
+Log2 = _unary("Log2", np.log2, lambda g, x, y: g / (x * x.dtype.type(np.log(2.0))), "x",
+              graph=lambda g, x, y: g / (x * float(np.log(2.0))))
+Log10 = _unary("Log10", np.log10, lambda g, x, y: g / (x * x.dtype.type(np.log(10.0))), "x",
+               graph=lambda g, x, y: g / (x * float(np.log(10.0))))
+Log1p = _unary("Log1p", np.log1p, lambda g, x, y: g / (1 + x), "x", "Log1PBackward0", graph=True)
+Expm1 = _unary("Expm1", np.expm1, lambda g, x, y: g * (y + 1), "y", graph=True)
+Sqrt = _unary("Sqrt", np.sqrt, lambda g, x, y: g / (2 * y), "y", graph=True)
+Rsqrt = _unary("Rsqrt", lambda x: 1 / np.sqrt(x), lambda g, x, y: -0.5 * g * y * y * y, "y", graph=True)
+Sin = _unary("Sin", np.sin, lambda g, x, y: g * np.cos(x), "x", graph=lambda g, x, y: g * cos(x))
+Cos = _unary("Cos", np.cos, lambda g, x, y: -g * np.sin(x), "x", graph=lambda g, x, y: -g * sin(x))
+Tan = _unary("Tan", np.tan, lambda g, x, y: g * (1 + y * y), "y", graph=True)
+Tanh = _unary("Tanh", np.tanh, lambda g, x, y: g * (1 - y * y), "y", graph=True)
+Sigmoid = _unary("Sigmoid", _sigmoid, lambda g, x, y: g * y * (1 - y), "y", graph=True)
+Asin = _unary("Asin", np.arcsin, lambda g, x, y: g / np.sqrt(1 - x * x), "x",
+              graph=lambda g, x, y: g / sqrt(1 - x * x))
+Acos = _unary("Acos", np.arccos, lambda g, x, y: -g / np.sqrt(1 - x * x), "x",
+              graph=lambda g, x, y: -g / sqrt(1 - x * x))
+Atan = _unary("Atan", np.arctan, lambda g, x, y: g / (1 + x * x), "x", graph=True)
+Sinh = _unary("Sinh", np.sinh, lambda g, x, y: g * np.cosh(x), "x", graph=lambda g, x, y: g * cosh(x))
+Cosh = _unary("Cosh", np.cosh, lambda g, x, y: g * np.sinh(x), "x", graph=lambda g, x, y: g * sinh(x))
+Abs = _unary("Abs", np.abs, lambda g, x, y: g * np.sign(x), "x", graph=lambda g, x, y: g * sign(x))
+Reciprocal = _unary("Reciprocal", lambda x: 1 / x, lambda g, x, y: -g * (y * y), "y", graph=True)
+Square = _unary("Square", np.square, lambda g, x, y: 2 * g * x, "x", "PowBackward0", graph=True)
 class Relu(ArrayFunction):
     """The hottest activation gets its own class: no error-state context (it cannot overflow)."""
 
@@ -556,6 +605,11 @@ class Relu(ArrayFunction):
             parallel_for(lambda i: _relu_grad_bits(gi[parts[i]], y[parts[i]], out[parts[i]]), len(parts))
         return out.view(g.dtype)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (y,) = ctx.saved_tensors   # the mask is piecewise constant: no second-order term
+        return g * _wrap((y > 0).astype(g._data.dtype))
+
 
 def _relu_grad_bits(g_bits, y, out):
     """``out = g_bits & mask``: the gradient's bits where ``y > 0``, zero bits elsewhere."""
@@ -582,7 +636,8 @@ def _erf(x):
     return np.where(x >= 0, y, -y).astype(x.dtype)
 
 
-Erf = _unary("Erf", _erf, lambda g, x, y: g * (2 / np.sqrt(np.pi)) * np.exp(-x * x), "x")
+Erf = _unary("Erf", _erf, lambda g, x, y: g * (2 / np.sqrt(np.pi)) * np.exp(-x * x), "x",
+             graph=lambda g, x, y: g * float(2 / np.sqrt(np.pi)) * exp(-x * x))
 
 def _float_unary(cls, name):
     def fn(input, *, out=None):
@@ -663,6 +718,10 @@ def _zero_grad_unary(np_fn, name, kernel=None):
         def backward(ctx, g):
             return np.zeros_like(g)
 
+        @staticmethod
+        def backward_graph(ctx, g):
+            return _wrap(np.zeros_like(g._data))
+
     def fn(input, *, out=None):
         if input._data.dtype.kind != "f":
             if input._data.dtype == np.bool_:
@@ -698,6 +757,10 @@ class Round(ArrayFunction):
     def backward(ctx, g):
         return np.zeros_like(g)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        return _wrap(np.zeros_like(g._data))
+
 
 class RoundDecimals(Round):
     _node_name = "RoundBackward1"
@@ -720,6 +783,8 @@ class Frac(ArrayFunction):
     @staticmethod
     def backward(ctx, g):
         return g
+
+    backward_graph = backward
 
 
 def frac(input, *, out=None):
@@ -749,6 +814,14 @@ class Clamp(ArrayFunction):
         if hi is not None:
             m &= x <= hi
         return g * m
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (x,) = ctx.saved_tensors
+        m = np.ones(x.shape, bool) if ctx.lo is None else x >= ctx.lo
+        if ctx.hi is not None:
+            m &= x <= ctx.hi
+        return g * _wrap(m.astype(g._data.dtype))
 
 
 def clamp(input, min=None, max=None, *, out=None):
@@ -853,6 +926,13 @@ class Maximum(ArrayFunction):
         na, nb = ctx.needs_input_grad
         return (g * w if na else None), (g * (1 - w) if nb else None)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, b = ctx.saved_tensors
+        w = _wrap(np.where(a == b, 0.5, (a > b)).astype(g._data.dtype))
+        na, nb = ctx.needs_input_grad
+        return (g * w if na else None), (g * (1 - w) if nb else None)
+
 
 class Minimum(ArrayFunction):
     _node_name = "MinimumBackward0"
@@ -866,6 +946,13 @@ class Minimum(ArrayFunction):
     def backward(ctx, g):
         a, b = ctx.saved_tensors
         w = np.where(a == b, 0.5, (a < b)).astype(g.dtype)
+        na, nb = ctx.needs_input_grad
+        return (g * w if na else None), (g * (1 - w) if nb else None)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, b = ctx.saved_tensors
+        w = _wrap(np.where(a == b, 0.5, (a < b)).astype(g._data.dtype))
         na, nb = ctx.needs_input_grad
         return (g * w if na else None), (g * (1 - w) if nb else None)
 
@@ -898,6 +985,13 @@ class Where(ArrayFunction):
         z = g.dtype.type(0)
         return None, (np.where(c, g, z) if na else None), (np.where(c, z, g) if nb else None)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        c = ctx.cond
+        _, na, nb = ctx.needs_input_grad
+        z = g * 0
+        return None, (where(c, g, z) if na else None), (where(c, z, g) if nb else None)
+
 
 def where(condition, input=None, other=None, *, out=None):
     if input is None and other is None:
@@ -926,6 +1020,13 @@ class Lerp(ArrayFunction):
     @staticmethod
     def backward(ctx, g):
         s, e, w = ctx.saved_tensors
+        ns, ne, nw = ctx.needs_input_grad
+        return (g * (1 - w) if ns else None), (g * w if ne else None), (g * (e - s) if nw else None)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        s, e, w = ctx.saved_tensors
+        s, e, w = graft(ctx, 0, s), graft(ctx, 1, e), graft(ctx, 2, w)
         ns, ne, nw = ctx.needs_input_grad
         return (g * (1 - w) if ns else None), (g * w if ne else None), (g * (e - s) if nw else None)
 
@@ -1071,6 +1172,8 @@ class ToDtype(ArrayFunction):
     def backward(ctx, g):
         return g  # the engine casts it back to the input's dtype
 
+    backward_graph = backward
+
 
 def to_dtype(t, dt):
     dt = dt.np if isinstance(dt, D.dtype) else np.dtype(dt)
@@ -1089,6 +1192,8 @@ class Clone(ArrayFunction):
     @staticmethod
     def backward(ctx, g):
         return g
+
+    backward_graph = backward
 
 
 def clone(input, *, memory_format=None):

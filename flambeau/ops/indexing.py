@@ -11,7 +11,7 @@ import builtins
 import numpy as np
 
 from .. import _dtype as D
-from ..autograd.function import ArrayFunction
+from ..autograd.function import ArrayFunction, linear_map
 from .._tensor import Tensor, _wrap
 from ._util import norm_dim, fmt_shape
 from .shape import _slice_view
@@ -123,6 +123,16 @@ class Index(ArrayFunction):
         np.add.at(*_place(out, index), g)
         return out
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        shape, index = ctx.meta
+
+        def scatter(a):
+            out = np.zeros(shape, a.dtype)
+            np.add.at(*_place(out, index), a)
+            return out
+        return linear_map(g, scatter, lambda a: _at(a, index))
+
 
 def getitem(t, index):
     idx, basic = _convert_index(index, "__getitem__")
@@ -212,6 +222,16 @@ class Gather(ArrayFunction):
         out = np.zeros(shape, g.dtype)
         _scatter_add_arrays(out, axis, idx, g)
         return out
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        shape, axis, idx = ctx.meta
+
+        def scatter(a):
+            out = np.zeros(shape, a.dtype)
+            _scatter_add_arrays(out, axis, idx, a)
+            return out
+        return linear_map(g, scatter, lambda a: np.take_along_axis(a, idx, axis=axis))
 
 
 def _scatter_add_arrays(out, axis, idx, src):

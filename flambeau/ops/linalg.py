@@ -6,7 +6,7 @@ import builtins
 import numpy as np
 
 from .._threads import in_parallel_section, parallel_for, workers
-from ..autograd.function import ArrayFunction
+from ..autograd.function import ArrayFunction, graft
 from .._tensor import Tensor
 from ._util import fmt_shape
 
@@ -84,6 +84,32 @@ class Matmul(ArrayFunction):
             if b.ndim == 1:  # (..., k, 1)
                 gb = gb[..., 0]
                 gb = gb.sum(axis=tuple(range(gb.ndim - 1))) if gb.ndim > 1 else gb
+        return ga, gb
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, b = ctx.saved_tensors
+        na, nb = ctx.needs_input_grad
+        at, bt = graft(ctx, 0, a), graft(ctx, 1, b)
+        # the same promotions as backward, on Tensors (the engine sums broadcast batch dims)
+        a2 = at.unsqueeze(0) if a.ndim == 1 else at
+        b2 = bt.unsqueeze(-1) if b.ndim == 1 else bt
+        g2 = g
+        if a.ndim == 1:
+            g2 = g2.unsqueeze(-1 if b.ndim == 1 else -2)
+        if b.ndim == 1:
+            g2 = g2.unsqueeze(-1)
+            if a.ndim == 1:
+                g2 = g2.reshape(1, 1)
+        ga = gb = None
+        if na:
+            ga = matmul(g2, b2.transpose(-1, -2))
+            if a.ndim == 1:
+                ga = ga.reshape(-1, a.shape[0]).sum(0)
+        if nb:
+            gb = matmul(a2.transpose(-1, -2), g2)
+            if b.ndim == 1:
+                gb = gb.squeeze(-1).reshape(-1, b.shape[0]).sum(0)
         return ga, gb
 
 
@@ -205,6 +231,16 @@ class Linear(ArrayFunction):
             if nb:
                 gb = g2.sum(0)
         return gx, gw, gb
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        x, w = ctx.saved_tensors
+        nx, nw = ctx.needs_input_grad[:2]
+        nb = len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]
+        xt, wt = graft(ctx, 0, x), graft(ctx, 1, w)
+        g2 = g.reshape(-1, g.shape[-1])
+        return (matmul(g, wt) if nx else None), \
+            (matmul(g2.t(), xt.reshape(-1, x.shape[-1])) if nw else None), (g2.sum(0) if nb else None)
 
 
 def linear(input, weight, bias=None):

@@ -13,8 +13,8 @@ import warnings
 import numpy as np
 
 from .. import _dtype as D
-from .._tensor import Tensor
-from ..autograd.function import ArrayFunction
+from .._tensor import Tensor, _wrap
+from ..autograd.function import ArrayFunction, graft
 from ._util import fmt_shape
 from .elementwise import _sigmoid
 
@@ -149,6 +149,32 @@ class ClassNLL(ArrayFunction):
             scale = g / ctx.den if ctx.den != 0 else g * 0
         return grad * scale, None, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        # dl/dx = (p * sum_q - Q) * scale: Q (the target and smoothing coefficients) is constant,
+        # p = softmax(x) is not. log p stands in for x (softmax is shift-invariant per row).
+        (logp,) = ctx.saved_tensors
+        dt = logp.dtype.type
+        C = logp.shape[1]
+        eps = ctx.eps
+        coef = dt(1 - eps) * ctx.wy
+        q = np.zeros_like(logp)
+        if eps > 0:
+            q = q + dt(eps / C) * ctx.wc * ctx.valid[:, None]
+        np.put_along_axis(q, ctx.idx, np.take_along_axis(q, ctx.idx, axis=1) + coef[:, None], axis=1)
+        grad = -_wrap(q)
+        if ctx.softmax:
+            from .reduce import softmax
+            sum_q = coef + (dt(eps / C) * ctx.wc.sum() * ctx.valid if eps > 0 else 0)
+            grad = softmax(graft(ctx, 0, logp), 1) * _wrap(sum_q[:, None]) + grad
+        if ctx.reduction == "none":
+            scale = g.unsqueeze(1)
+        elif ctx.reduction == "sum":
+            scale = g
+        else:
+            scale = g / float(ctx.den) if ctx.den != 0 else g * 0
+        return grad * scale, None, None
+
 
 class SoftTargetCE(ArrayFunction):
     """Cross entropy against class probabilities t (same shape as x, (N, C, *d)).
@@ -197,6 +223,24 @@ class SoftTargetCE(ArrayFunction):
             gx = (np.exp(logp) * coef.sum(axis=1, keepdims=True) - coef) * scale
         if nt:
             gt = -(logp * ctx.wc) * dt(1 - ctx.eps) * scale
+        return gx, gt, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        from .reduce import log_softmax, softmax
+        logp, t = ctx.saved_tensors
+        C = logp.shape[1]
+        eps = ctx.eps
+        wc = _wrap(np.asarray(ctx.wc, logp.dtype))
+        scale = g.unsqueeze(1) if ctx.reduction == "none" else (g if ctx.reduction == "sum" else g / float(ctx.den))
+        xt, tt = graft(ctx, 0, logp), graft(ctx, 1, t)      # log p stands in for x (shift-invariant)
+        nx, nt = ctx.needs_input_grad[:2]
+        gx = gt = None
+        if nx:
+            coef = (tt * (1 - eps) + eps / C if eps > 0 else tt) * wc
+            gx = (softmax(xt, 1) * coef.sum(1, keepdim=True) - coef) * scale
+        if nt:
+            gt = -(log_softmax(xt, 1) * wc) * (1 - eps) * scale
         return gx, gt, None
 
 
@@ -369,6 +413,14 @@ class SquaredError(ArrayFunction):
         nx, ny = ctx.needs_input_grad
         return (gd if nx else None), (-gd if ny else None)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        # d = x - y as a function of both: d stands in for x, zeros for y
+        (d,) = ctx.saved_tensors
+        gd = 2 * g * (graft(ctx, 0, d) - graft(ctx, 1, np.zeros_like(d)))
+        nx, ny = ctx.needs_input_grad
+        return (gd if nx else None), (-gd if ny else None)
+
 
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     """``F.mse_loss``: mean((input - target)^2); target broadcasts (with PyTorch's warning)."""
@@ -426,6 +478,21 @@ class SmoothL1(ArrayFunction):
         nx, ny = ctx.needs_input_grad[:2]
         return (gd if nx else None), (-gd if ny else None)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        from .elementwise import clamp, sign, where
+        (d,) = ctx.saved_tensors
+        b = float(ctx.beta)
+        dt_ = graft(ctx, 0, d) - graft(ctx, 1, np.zeros_like(d))   # d stands in for x, zeros for y
+        if ctx.huber:
+            gd = g * clamp(dt_, -b, b)
+        elif b == 0:
+            gd = g * sign(dt_)
+        else:
+            gd = g * where(_wrap(np.abs(d) < b), dt_ / b, sign(dt_))
+        nx, ny = ctx.needs_input_grad[:2]
+        return (gd if nx else None), (-gd if ny else None)
+
 
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
     """``F.smooth_l1_loss``."""
@@ -476,6 +543,16 @@ class BinaryCrossEntropy(ArrayFunction):
             gy = None
         return gx, gy
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        from .elementwise import clamp_min, log, log1p
+        x, y, lx, l1x = ctx.saved_tensors
+        nx, ny = ctx.needs_input_grad
+        xt, yt = graft(ctx, 0, x), graft(ctx, 1, y)
+        gx = g * (xt - yt) / clamp_min((1 - xt) * xt, 1e-12) if nx else None
+        gy = g * (log1p(-xt) - log(xt)) if ny else None
+        return gx, gy
+
 
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
     """``F.binary_cross_entropy``: input probabilities in [0, 1], target of the same shape."""
@@ -523,6 +600,29 @@ class BCEWithLogits(ArrayFunction):
             gw = g * ((1 - y) * x + (lw * sp if lw is not None else sp))
         if npw:
             gpw = gw_ * y * sp
+        return gx, gy, gw, gpw
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        from .elementwise import abs, exp, log1p, relu, sigmoid
+        x, y, w, pw = ctx.saved_tensors
+        nx, ny, nw, npw = ctx.needs_input_grad
+        xt, yt = graft(ctx, 0, x), graft(ctx, 1, y)
+        wt = graft(ctx, 2, w) if w is not None else None
+        pwt = graft(ctx, 3, pw) if pw is not None else None
+        sp = relu(-xt) + log1p(exp(-abs(xt)))
+        lw = 1 + (pwt - 1) * yt if pwt is not None else None
+        gw_ = g * wt if wt is not None else g
+        gx = gy = gw = gpw = None
+        if nx:
+            s = sigmoid(-xt)
+            gx = gw_ * ((1 - yt) - (lw * s if lw is not None else s))
+        if ny:
+            gy = gw_ * (-xt + (pwt - 1) * sp) if pwt is not None else gw_ * -xt
+        if nw:
+            gw = g * ((1 - yt) * xt + (lw * sp if lw is not None else sp))
+        if npw:
+            gpw = gw_ * yt * sp
         return gx, gy, gw, gpw
 
 

@@ -15,9 +15,9 @@ import builtins
 
 import numpy as np
 
-from .._tensor import Tensor
+from .._tensor import Tensor, _wrap
 from .._threads import blocks, parallel_for
-from ..autograd.function import ArrayFunction
+from ..autograd.function import ArrayFunction, graft, recompute_backward
 from ._util import fmt_shape
 
 __all__ = ["batch_norm", "group_norm", "instance_norm", "local_response_norm"]
@@ -72,7 +72,7 @@ class BatchNorm(ArrayFunction):
             out_stats.extend((mean, var, n))
         if ctx.needs_input_grad:  # (empty when nothing is recorded)
             ctx.save_for_backward(x, w)
-            ctx.mean, ctx.invstd, ctx.training = mean, invstd, training
+            ctx.mean, ctx.invstd, ctx.training, ctx.eps = mean, invstd, training, eps
         return y.reshape(x.shape)
 
     @staticmethod
@@ -106,6 +106,29 @@ class BatchNorm(ArrayFunction):
         parallel_for(block, len(parts))
         return ((gx.reshape(g.shape) if nx else None), (gw if nw else None), (gb if nb else None),
                 None, None, None)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        from .elementwise import rsqrt
+        x, w = ctx.saved_tensors
+        C, nd = x.shape[1], x.ndim
+        cshape = (1, C) + (1,) * (nd - 2)
+        axes = (0,) + tuple(range(2, nd))
+        training, eps = ctx.training, ctx.eps
+        mean, invstd = ctx.mean.reshape(cshape), ctx.invstd.reshape(cshape)
+
+        def batch_norm(xt, wt, bt):
+            if training:
+                xc = xt - xt.mean(axes, keepdim=True)
+                y = xc * rsqrt((xc * xc).mean(axes, keepdim=True) + eps)
+            else:   # the running statistics are constants
+                y = (xt - _wrap(mean)) * _wrap(invstd)
+            if wt is not None:
+                y = y * wt.reshape(cshape)
+            return y + bt.reshape(cshape) if bt is not None else y
+        return recompute_backward(ctx, (g,), batch_norm, [
+            graft(ctx, 0, x), graft(ctx, 1, w) if w is not None else None,
+            graft(ctx, 2, np.zeros(C, x.dtype)) if ctx.needs_input_grad[2] else None])
 
 
 def _bump(t):
@@ -183,7 +206,7 @@ class GroupNorm(ArrayFunction):
             out_stats.extend((mean, var, n))
         if ctx.needs_input_grad:
             ctx.save_for_backward(w)
-            ctx.xhat, ctx.invstd, ctx.G = xhat, invstd, G
+            ctx.xhat, ctx.invstd, ctx.G, ctx.eps = xhat, invstd, G, eps
         return y
 
     @staticmethod
@@ -206,6 +229,28 @@ class GroupNorm(ArrayFunction):
             gx *= invstd[:, :, None]
             gx = gx.reshape(g.shape)
         return gx, gw, gb, None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        from .elementwise import rsqrt
+        (w,) = ctx.saved_tensors
+        xhat, invstd, G, eps = ctx.xhat, ctx.invstd, ctx.G, ctx.eps
+        shape = xhat.shape
+        N, C = shape[:2]
+        cshape = (1, C) + (1,) * (len(shape) - 2)
+        # x minus its group mean, recovered from xhat: group norm is blind to that mean
+        xc = (xhat.reshape(N, G, -1) / invstd[:, :, None]).reshape(shape)
+
+        def group_norm(xt, wt, bt):
+            xr = xt.reshape(N, G, -1)
+            xr = xr - xr.mean(-1, keepdim=True)
+            y = (xr * rsqrt((xr * xr).mean(-1, keepdim=True) + eps)).reshape(shape)
+            if wt is not None:
+                y = y * wt.reshape(cshape)
+            return y + bt.reshape(cshape) if bt is not None else y
+        return recompute_backward(ctx, (g,), group_norm, [
+            graft(ctx, 0, xc), graft(ctx, 1, w) if w is not None else None,
+            graft(ctx, 2, np.zeros(C, xhat.dtype)) if ctx.needs_input_grad[2] else None])
 
 
 def group_norm(input, num_groups, weight=None, bias=None, eps=1e-5):

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from ..autograd.function import ArrayFunction
+from ..autograd.function import ArrayFunction, linear_map
 from .._tensor import _wrap
 from . import _resample
 from ._util import fmt_shape
@@ -120,22 +120,43 @@ class MaxPool(ArrayFunction):
     @staticmethod
     def backward(ctx, g, gidx=None):
         (win,) = ctx.saved_tensors
-        nd = len(ctx.blocks[0][1])
-        lead = _lead(g, nd)
-        gx = np.zeros(ctx.in_shape, g.dtype)
-        rows = _row_blocks(gx, nd)
+        return _max_scatter(g, win, ctx.blocks, ctx.in_shape, ctx.disjoint), None, None, None, None, None, None
 
-        def part(i):
-            r = rows[i]
-            gr, wr, gxr = g[r], win[r], gx[r]
-            for j, (_, osl, isl) in enumerate(ctx.blocks):
-                routed = gr[lead + osl] * (wr[lead + osl] == j)
-                if ctx.disjoint:
-                    gxr[lead + isl] = routed
-                else:
-                    gxr[lead + isl] += routed
-        parallel_for(part, len(rows))
-        return gx, None, None, None, None, None, None
+    @staticmethod
+    def backward_graph(ctx, g, gidx=None):
+        # with the winners fixed, backward is linear: a scatter, whose adjoint is a gather
+        (win,) = ctx.saved_tensors
+        blocks, in_shape, disjoint, out_shape = ctx.blocks, ctx.in_shape, ctx.disjoint, g.shape
+
+        def gather(a):
+            nd = len(blocks[0][1])
+            lead = _lead(a, nd)
+            out = np.zeros(out_shape, a.dtype)
+            for j, (_, osl, isl) in enumerate(blocks):
+                out[lead + osl] += a[lead + isl] * (win[lead + osl] == j)
+            return out
+        return (linear_map(g, lambda a: _max_scatter(a, win, blocks, in_shape, disjoint), gather),
+                None, None, None, None, None, None)
+
+
+def _max_scatter(g, win, blocks, in_shape, disjoint):
+    """Max pooling's input gradient: each output's gradient routed to its window's winner."""
+    nd = len(blocks[0][1])
+    lead = _lead(g, nd)
+    gx = np.zeros(in_shape, g.dtype)
+    rows = _row_blocks(gx, nd)
+
+    def part(i):
+        r = rows[i]
+        gr, wr, gxr = g[r], win[r], gx[r]
+        for j, (_, osl, isl) in enumerate(blocks):
+            routed = gr[lead + osl] * (wr[lead + osl] == j)
+            if disjoint:
+                gxr[lead + isl] = routed
+            else:
+                gxr[lead + isl] += routed
+    parallel_for(part, len(rows))
+    return gx
 
 
 def _row_blocks(x, nd):
@@ -228,13 +249,32 @@ class AvgPool(ArrayFunction):
 
     @staticmethod
     def backward(ctx, g):
-        nd = len(ctx.blocks[0][1])
-        lead = _lead(g, nd)
-        gd = g / ctx.div
-        gx = np.zeros(ctx.in_shape, g.dtype)
-        for _, osl, isl in ctx.blocks:
-            gx[lead + isl] += gd[lead + osl]
-        return gx, None, None, None, None, None
+        return _avg_scatter(g, ctx.blocks, ctx.in_shape, ctx.div), None, None, None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        blocks, in_shape, div, out_shape = ctx.blocks, ctx.in_shape, ctx.div, g.shape
+
+        def window_mean(a):   # the forward: linear, the adjoint of the scatter
+            nd = len(blocks[0][1])
+            lead = _lead(a, nd)
+            y = np.zeros(out_shape, a.dtype)
+            for _, osl, isl in blocks:
+                y[lead + osl] += a[lead + isl]
+            return y / div
+        return linear_map(g, lambda a: _avg_scatter(a, blocks, in_shape, div), window_mean), \
+            None, None, None, None, None
+
+
+def _avg_scatter(g, blocks, in_shape, div):
+    """Average pooling's input gradient: each output's share added over its window."""
+    nd = len(blocks[0][1])
+    lead = _lead(g, nd)
+    gd = g / div
+    gx = np.zeros(in_shape, g.dtype)
+    for _, osl, isl in blocks:
+        gx[lead + isl] += gd[lead + osl]
+    return gx
 
 
 def _avg_divisor(ins, k, s, p, out, count_include_pad, divisor_override, dtype):
@@ -294,6 +334,12 @@ class Separable(ArrayFunction):
     @staticmethod
     def backward(ctx, g):
         return _apply_mats(g, [None if m is None else m.T for m in ctx.mats]), None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        mats = ctx.mats
+        mats_t = [None if m is None else m.T for m in mats]
+        return linear_map(g, lambda a: _apply_mats(a, mats_t), lambda a: _apply_mats(a, mats)), None
 
 
 class AdaptiveAvg(Separable):
@@ -459,6 +505,17 @@ class UpsampleNearest(ArrayFunction):
             r[tuple(index)] = sums
             g = r
         return g, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        idxs, in_shape = ctx.idxs, ctx.in_shape
+        state = type("State", (), {"idxs": idxs, "in_shape": in_shape})
+
+        def gather(a):
+            for ax, ix in enumerate(idxs):
+                a = np.take(a, ix, axis=a.ndim - len(idxs) + ax)
+            return a
+        return linear_map(g, lambda a: UpsampleNearest.backward(state, a)[0], gather), None
 
 
 def _nearest_index(n_in, n_out, scale, exact, dtype):

@@ -11,10 +11,10 @@ from collections import namedtuple
 import numpy as np
 
 from .. import _dtype as D
-from ..autograd.function import ArrayFunction
+from ..autograd.function import ArrayFunction, graft, saved_output, linear_map
 from .._tensor import Tensor, _wrap
 from ._util import norm_dim, norm_dims
-from .elementwise import to_dtype, _out
+from .elementwise import to_dtype, _out, where, exp
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
 
@@ -42,6 +42,21 @@ def _expand_back(g, in_shape, axes, keepdim):
     return np.broadcast_to(g, in_shape)
 
 
+def _kept(t, axes, keepdim):
+    """A reduced Tensor (a gradient, or a saved output) with its reduced dims back as size 1."""
+    if keepdim or not axes:
+        return t
+    shape = list(t.shape)
+    for a in sorted(axes):
+        shape.insert(a, 1)
+    return t.reshape(shape)
+
+
+def _output_kept(ctx, out, axes, keepdim):
+    """The node's output as a Tensor connected to it, from ``out`` saved with keepdims=True."""
+    return _kept(saved_output(ctx, out if keepdim else np.squeeze(out, axes)), axes, keepdim)
+
+
 # ---------------------------------------------------------------------------- sum / mean
 class Sum(ArrayFunction):
     _node_name = "SumBackward1"
@@ -55,6 +70,11 @@ class Sum(ArrayFunction):
     def backward(ctx, g):
         shape, axes, keepdim = ctx.meta
         return _expand_back(g, shape, axes, keepdim)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        shape, axes, keepdim = ctx.meta
+        return _kept(g, axes, keepdim).expand(shape)
 
 
 class Mean(ArrayFunction):
@@ -74,6 +94,11 @@ class Mean(ArrayFunction):
     def backward(ctx, g):
         shape, axes, keepdim = ctx.meta
         return _expand_back(g / g.dtype.type(ctx.n), shape, axes, keepdim)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        shape, axes, keepdim = ctx.meta
+        return _kept(g / ctx.n, axes, keepdim).expand(shape)
 
 
 class SumAll(Sum):
@@ -230,6 +255,16 @@ class AmaxAmin(ArrayFunction):
         count = mask.sum(axis=axes, keepdims=True)
         return mask * (g / count.astype(g.dtype))
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        x, out = ctx.saved_tensors      # ties' shares are constants: the map is linear in g
+        axes, keepdim = ctx.meta
+        if axes is None:
+            axes = tuple(range(x.ndim))
+        mask = x == (out if keepdim else np.expand_dims(out, axes))
+        share = mask / mask.sum(axis=axes, keepdims=True).astype(g._data.dtype)
+        return _kept(g, axes, keepdim) * _wrap(share.astype(g._data.dtype, copy=False))
+
 
 class Amin(AmaxAmin):
     _node_name = "AminBackward0"
@@ -272,6 +307,22 @@ class MaxDim(ArrayFunction):
         out = np.zeros(shape, g.dtype)
         np.put_along_axis(out, idx, g, axis=axis)
         return out
+
+    @staticmethod
+    def backward_graph(ctx, g, g_idx):
+        shape, axis, keepdim, idx = ctx.meta
+        if not keepdim:
+            idx = np.expand_dims(idx, axis)
+
+        def scatter(a):
+            out = np.zeros(shape, a.dtype)
+            np.put_along_axis(out, idx, a if keepdim else np.expand_dims(a, axis), axis=axis)
+            return out
+
+        def gather(a):
+            v = np.take_along_axis(a, idx, axis=axis)
+            return v if keepdim else np.squeeze(v, axis)
+        return linear_map(g, scatter, gather)
 
 
 class MinDim(MaxDim):
@@ -373,6 +424,15 @@ class Var(ArrayFunction):
             g = np.expand_dims(g, axes)
         return g * d * d.dtype.type(2.0 / denom)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (d,) = ctx.saved_tensors
+        axes, keepdim, denom = ctx.meta
+        # x - mean(x), as a function of x: d itself stands in for x (centring it again gives d)
+        xt = graft(ctx, 0, d)
+        dt = xt - xt.mean(axes, keepdim=True)
+        return _kept(g, axes, keepdim) * dt * (2.0 / denom)
+
 
 class Std(ArrayFunction):
     _node_name = "StdBackward0"
@@ -398,6 +458,18 @@ class Std(ArrayFunction):
         with np.errstate(divide="ignore", invalid="ignore"):
             scale = np.where(out == 0, out.dtype.type(0), g / (out * d.dtype.type(denom)))
         return scale * d
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        d, out = ctx.saved_tensors
+        axes, keepdim, denom = ctx.meta
+        xt = graft(ctx, 0, d)                     # as in Var: d stands in for x
+        dt = xt - xt.mean(axes, keepdim=True)
+        ot = _output_kept(ctx, out, axes, keepdim)
+        zero = out == 0
+        safe = where(_wrap(zero), _wrap(np.ones_like(out)), ot)
+        scale = where(_wrap(zero), _wrap(np.zeros_like(out)), _kept(g, axes, keepdim) / (safe * denom))
+        return scale * dt
 
 
 def _correction(unbiased, correction):
@@ -483,6 +555,27 @@ class VectorNorm(ArrayFunction):
             scaled = x * np.power(np.abs(x), pt - 2)
             return scaled * np.where(out == 0, z, g / np.power(out, pt - 1))
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        x, out = ctx.saved_tensors
+        p, axes, keepdim = ctx.meta
+        if p not in (1, 2):
+            return VectorNorm._not_twice(ctx, g)
+        xt = graft(ctx, 0, x)
+        gk = _kept(g, axes, keepdim)
+        if p == 1:
+            from .elementwise import sign
+            return sign(xt) * gk
+        ot = _output_kept(ctx, out, axes, keepdim)
+        zero = _wrap(out == 0)
+        safe = where(zero, _wrap(np.ones_like(out)), ot)   # no 0/0 on either path at a zero norm
+        return xt * where(zero, _wrap(np.zeros_like(out)), gk / safe)
+
+    @staticmethod
+    def _not_twice(ctx, g):
+        from ..autograd.function import once_differentiable_result
+        return once_differentiable_result(ctx, [g], VectorNorm._backward_arrays(ctx, [g._data]))
+
 
 def norm(input, p="fro", dim=None, keepdim=False, dtype=None):
     if dtype is not None:
@@ -527,6 +620,12 @@ class LogSumExp(ArrayFunction):
             g = np.expand_dims(g, axes)
         return g * np.exp(x - out)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        x, out = ctx.saved_tensors
+        axes, keepdim = ctx.meta
+        return _kept(g, axes, keepdim) * exp(graft(ctx, 0, x) - _output_kept(ctx, out, axes, keepdim))
+
 
 def logsumexp(input, dim=None, keepdim=False):
     if input._data.dtype.kind != "f":
@@ -552,6 +651,12 @@ class Softmax(ArrayFunction):
         gy = g * y
         return gy - y * np.sum(gy, axis=ctx.axis, keepdims=True)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        y = saved_output(ctx, ctx.saved_tensors[0])
+        gy = g * y
+        return gy - y * gy.sum(ctx.axis, keepdim=True)
+
 
 class LogSoftmax(ArrayFunction):
     _node_name = "LogSoftmaxBackward0"
@@ -568,6 +673,11 @@ class LogSoftmax(ArrayFunction):
     def backward(ctx, g):
         (y,) = ctx.saved_tensors
         return g - np.exp(y) * np.sum(g, axis=ctx.axis, keepdims=True)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        y = saved_output(ctx, ctx.saved_tensors[0])
+        return g - exp(y) * g.sum(ctx.axis, keepdim=True)
 
 
 def _softmax_dim(dim, ndim, name):

@@ -10,7 +10,7 @@ import builtins
 
 import numpy as np
 
-from ..autograd.function import ArrayFunction
+from ..autograd.function import ArrayFunction, linear_map
 from .._tensor import Tensor, _wrap
 from ._util import norm_dim, norm_dims, shape_arg, fmt_shape
 
@@ -72,6 +72,8 @@ class Reshape(ArrayFunction):
     @staticmethod
     def backward(ctx, g):
         return g.reshape(ctx.in_shape)
+
+    backward_graph = backward
 
 
 def _infer_shape(shape, numel, op):
@@ -196,6 +198,10 @@ class Permute(ArrayFunction):
     def backward(ctx, g):
         return g.transpose(np.argsort(ctx.perm))
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        return g.permute(tuple(int(i) for i in np.argsort(ctx.perm)))
+
 
 def permute(input, *dims):
     dims = shape_arg(dims, "permute")
@@ -259,6 +265,8 @@ class Expand(ArrayFunction):
     @staticmethod
     def backward(ctx, g):
         return g  # the engine sums the broadcast dims back to the input's shape
+
+    backward_graph = backward
 
 
 def expand(input, *sizes):
@@ -339,6 +347,16 @@ class Slice(ArrayFunction):
         out[index] = g
         return out
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        shape, dtype, index = ctx.meta
+
+        def scatter(a):
+            out = np.zeros(shape, a.dtype)
+            out[index] = a
+            return out
+        return linear_map(g, scatter, lambda a: a[index])
+
 
 def _slice_view(input, index):
     out = Slice.apply(input, index)
@@ -382,6 +400,12 @@ class SplitOp(ArrayFunction):
     def backward(ctx, *grads):
         shape, axis, bounds = ctx.meta
         return np.concatenate(grads, axis=axis) if grads else np.zeros(shape)
+
+    @staticmethod
+    def backward_graph(ctx, *grads):
+        from .. import cat
+        shape, axis, bounds = ctx.meta
+        return cat(grads, axis) if grads else _wrap(np.zeros(shape))
 
 
 def _split_bounds(size, sizes):
@@ -511,6 +535,18 @@ class Cat(ArrayFunction):
         parts = iter(np.split(g, np.cumsum(kept)[:-1], axis=axis))
         return (None,) + tuple(np.zeros(0, g.dtype) if s is None else next(parts) for s in sizes)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        axis, sizes = ctx.meta
+        out, start = [None], 0
+        for s in sizes:
+            if s is None:
+                out.append(_wrap(np.zeros(0, g._data.dtype)))
+                continue
+            out.append(g.narrow(axis, start, s))
+            start += s
+        return tuple(out)
+
 
 def cat(tensors, dim=0, *, out=None):
     tensors = list(tensors)
@@ -625,6 +661,10 @@ class Flip(ArrayFunction):
     def backward(ctx, g):
         return np.flip(g, ctx.axes)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        return Flip.apply(g, ctx.axes)
+
 
 def flip(input, dims):
     dims = (dims,) if isinstance(dims, builtins.int) else tuple(dims)
@@ -656,6 +696,11 @@ class Roll(ArrayFunction):
         if axes is None:
             return np.roll(g.reshape(-1), neg).reshape(g.shape)
         return np.roll(g, neg, axes)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        shifts, axes = ctx.meta
+        return Roll.apply(g, tuple(-s for s in shifts) if isinstance(shifts, tuple) else -shifts, axes)
 
 
 def roll(input, shifts, dims=None):

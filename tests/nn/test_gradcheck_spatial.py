@@ -24,11 +24,19 @@ def _F(lib):
     return lib.nn.functional
 
 
+def _conv_weight_grad(lib, x, w):
+    """conv's weight gradient as an op (what double backward differentiates), strided, grouped."""
+    with lib.enable_grad():   # gradcheck's finite differences run under no_grad
+        y = _F(lib).conv2d(x[:, :2], w[:2, :1], stride=2, padding=1, groups=2)
+        return lib.autograd.grad((y ** 2).sum(), w, create_graph=True)[0]
+
+
 GRADCHECK_CASES = {
     "conv.ConvNd": (lambda lib, x, w, b: _F(lib).conv2d(x, w, b, stride=2, padding=1).sum(dim=0)
                     + _F(lib).conv2d(x, w, None, dilation=2, padding="same").mean(), (X, W, B4)),
     "conv.ConvTransposeNd": (lambda lib, x, w, b: _F(lib).conv_transpose2d(x, w, b, stride=2, padding=1,
                                                                            output_padding=1), (X, WT, B3[:2].copy())),
+    "conv.ConvWeight": (_conv_weight_grad, (X, W)),
     "conv.Im2Col": (lambda lib, x: _F(lib).unfold(x, kernel_size=2, padding=1, stride=2), (X,)),
     "conv.Col2Im": (lambda lib, c: _F(lib).fold(c, output_size=(5, 5), kernel_size=2), (COLS,)),
     "norm.BatchNorm": (lambda lib, x, w, b: _F(lib).batch_norm(x, None, None, w, b, training=True), (X, B3, B3[::-1].copy())),
