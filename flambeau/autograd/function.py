@@ -532,6 +532,37 @@ def recompute_backward(ctx, grads, fn, inputs):
     return tuple(res)
 
 
+class BareCtx:
+    """A ctx for calling an op's array forward or backward directly, outside the graph:
+    saving is a no-op and attributes (``meta`` ...) are set freely."""
+
+    needs_input_grad = ()
+
+    def __init__(self, **attrs):
+        self.__dict__.update(attrs)
+
+    def save_for_backward(self, *values):
+        pass
+
+    def mark_non_differentiable(self, *values):
+        pass
+
+
+def linear_op_backward_graph(args_of):
+    """``backward_graph`` for an op that is linear in its one tensor input and whose backward
+    reads only ``ctx.meta``: that backward (on arrays) is the transposed map, and the op's own
+    forward, re-run with the arguments ``args_of(meta)``, is its adjoint."""
+    def backward_graph(ctx, g):
+        cls, meta = ctx._fn, ctx.meta
+        bare, args = BareCtx(meta=meta), args_of(meta)
+
+        def transposed(a):
+            r = cls.backward(bare, a)
+            return r[0] if type(r) is tuple else r
+        return (linear_map(g, transposed, lambda a: cls.forward(BareCtx(), a, *args)),)
+    return staticmethod(backward_graph)
+
+
 class _NotTwiceDifferentiable(ArrayFunction):
     """The grad_fn of gradients computed, under ``create_graph=True``, by an op that has no
     ``backward_graph``: reaching it in a later backward is an error, never a silent zero."""

@@ -632,6 +632,10 @@ class Im2Col(ArrayFunction):
         _col2im(g.reshape((N, C) + ctx.k + ctx.out), gx, ctx.blocks)
         return gx, None, None, None
 
+    @staticmethod
+    def backward_graph(ctx, g):   # the adjoint of unfold is fold, and the other way round
+        return Col2Im.apply(g, tuple(ctx.shape[2:]), ctx.k, ctx.blocks, ctx.out), None, None, None
+
 
 class Col2Im(ArrayFunction):
     """``F.fold``: (N, C*kh*kw, L) -> (N, C, H, W), summing overlapping blocks."""
@@ -652,6 +656,10 @@ class Col2Im(ArrayFunction):
         dst = np.zeros((N, ctx.C) + ctx.k + ctx.out, g.dtype)
         _im2col(g, dst, ctx.blocks)
         return dst.reshape(N, -1, int(np.prod(ctx.out))), None, None, None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        return Im2Col.apply(g, ctx.k, ctx.blocks, ctx.out), None, None, None, None
 
 
 def _fold_geom(op, kernel_size, dilation, padding, stride):

@@ -163,6 +163,21 @@ class Pow(ArrayFunction):
                 gb = g * np.where((a == 0) & (b >= 0), 0, out * np.log(a))
         return ga, gb
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, b, out = ctx.saved_tensors
+        na, nb = ctx.needs_input_grad
+        at, bt = graft(ctx, 0, a), graft(ctx, 1, b)
+        ga = gb = None
+        if na:   # where b == 0 the derivative is 0; there b - 1 = -1 keeps a^(b-1) finite off a == 0
+            ga = g * where(_wrap(b == 0), g * 0, bt * at ** (bt - 1))
+        if nb:
+            with np.errstate(all="ignore"):
+                safe_a = np.where((a == 0) & (b >= 0), 1, a).astype(a.dtype, copy=False)
+            at_safe = graft(ctx, 0, safe_a)
+            gb = g * where(_wrap((a == 0) & (b >= 0)), g * 0, saved_output(ctx, out) * log(at_safe))
+        return ga, gb
+
 
 class PowScalar(ArrayFunction):
     """``a ** p`` for a Python-number exponent ``p``."""
@@ -224,6 +239,14 @@ class RPowScalar(ArrayFunction):
         if s == 0:
             r = np.where(a >= 0, out.dtype.type(0), r)
         return r
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, out = ctx.saved_tensors
+        s = ctx.s
+        log_s = float(np.log(np.float64(s))) if s > 0 else (-np.inf if s == 0 else np.nan)
+        r = g * saved_output(ctx, out) * log_s
+        return where(_wrap(a >= 0), g * 0, r) if s == 0 else r
 
 
 class Rsub(ArrayFunction):
@@ -316,6 +339,12 @@ class RoundingDiv(ArrayFunction):
     def backward(ctx, g):
         na, nb = ctx.needs_input_grad[:2]
         z = np.zeros_like(g)
+        return (z if na else None), (z if nb else None)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        na, nb = ctx.needs_input_grad[:2]
+        z = _wrap(np.zeros_like(g._data))
         return (z if na else None), (z if nb else None)
 
 
@@ -415,6 +444,17 @@ class Remainder(ArrayFunction):
             with np.errstate(divide="ignore", invalid="ignore"):
                 q = np.trunc(a / b) if ctx.c_style else np.floor(a / b)
             gb = -g * q
+        return (g if na else None), gb
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, b = ctx.saved_tensors   # the quotient is piecewise constant
+        na, nb = ctx.needs_input_grad[:2]
+        gb = None
+        if nb:
+            with np.errstate(divide="ignore", invalid="ignore"):
+                q = np.trunc(a / b) if ctx.c_style else np.floor(a / b)
+            gb = g * _wrap(-q.astype(g._data.dtype, copy=False))
         return (g if na else None), gb
 
 
@@ -897,6 +937,28 @@ class ClampTensor(ArrayFunction):
             gh = np.where(m, g, z)
         return gx, gl, gh
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        # the same masks as backward, as constants: piecewise linear
+        x, lo, hi = ctx.saved_tensors
+        nx, nl, nh = ctx.needs_input_grad
+        z = g * 0
+        keep = np.ones(np.broadcast_shapes(g.shape, np.shape(x)), bool)
+        if lo is not None:
+            keep = keep & (x >= lo)
+        if hi is not None:
+            keep = keep & (x <= hi)
+        gx = where(_wrap(keep), g, z) if nx else None
+        gl = gh = None
+        if nl:
+            m = x < lo
+            if hi is not None:
+                m = m & (lo <= hi)
+            gl = where(_wrap(m), g, z)
+        if nh:
+            gh = where(_wrap(x > hi if lo is None else (x > hi) | (lo > hi)), g, z)
+        return gx, gl, gh
+
 
 def clamp_min(input, min):
     return clamp(input, min=min)
@@ -1152,6 +1214,11 @@ class NanToNum(ArrayFunction):
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
         return np.where(np.isfinite(x), g, g.dtype.type(0))
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (x,) = ctx.saved_tensors
+        return where(_wrap(np.isfinite(x)), g, g * 0)
 
 
 def nan_to_num(input, nan=0.0, posinf=None, neginf=None, *, out=None):

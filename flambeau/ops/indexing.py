@@ -11,7 +11,7 @@ import builtins
 import numpy as np
 
 from .. import _dtype as D
-from ..autograd.function import ArrayFunction, linear_map
+from ..autograd.function import ArrayFunction, BareCtx, linear_map
 from .._tensor import Tensor, _wrap
 from ._util import norm_dim, fmt_shape
 from .shape import _slice_view
@@ -171,6 +171,25 @@ class IndexPut(ArrayFunction):
             dst[i] = 0
         return gx, (_at(g, index) if nv else None)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        index = ctx.index
+        nx, nv = ctx.needs_input_grad[:2]
+        shape = g._data.shape
+
+        def keep_rest(a):           # zero the written places: a projection, its own adjoint
+            a = a.copy()
+            dst, i = _place(a, index)
+            dst[i] = 0
+            return a
+
+        def scatter(b):
+            out = np.zeros(shape, b.dtype)
+            np.add.at(*_place(out, index), b)
+            return out
+        return (linear_map(g, keep_rest, keep_rest) if nx else None), \
+            (linear_map(g, lambda a: _at(a, index), scatter) if nv else None)
+
 
 def setitem(t, index, value):
     idx, _ = _convert_index(index, "__setitem__")
@@ -309,6 +328,31 @@ class Scatter(ArrayFunction):
             gs = np.zeros(src_shape, g.dtype)
             gs[tuple(slice(0, s) for s in idx.shape)] = _take_along(g, idx, axis)
         return gx, gs
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        axis, idx, add, src_shape = ctx.meta
+        nx, ns = ctx.needs_input_grad[:2]
+        shape = g._data.shape
+        part = tuple(slice(0, s) for s in idx.shape)
+
+        def keep_rest(a):           # the places a plain scatter overwrote get no gradient
+            if add:
+                return a
+            a = a.copy()
+            _scatter_set_arrays(a, axis, idx, np.zeros((), a.dtype))
+            return a
+
+        def take(a):
+            out = np.zeros(src_shape, a.dtype)
+            out[part] = _take_along(a, idx, axis)
+            return out
+
+        def put(b):
+            out = np.zeros(shape, b.dtype)
+            _scatter_add_arrays(out, axis, idx, b[part])
+            return out
+        return (linear_map(g, keep_rest, keep_rest) if nx else None), (linear_map(g, take, put) if ns else None)
 
 
 def _on_0d(fn):
@@ -477,6 +521,12 @@ class IndexSelect(ArrayFunction):
         np.add.at(out, (slice(None),) * axis + (idx,), g)
         return out
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        shape, axis, idx = ctx.meta
+        return linear_map(g, lambda a: IndexSelect.backward(BareCtx(meta=(shape, axis, idx)), a),
+                          lambda a: np.take(a, idx, axis=axis))
+
 
 def index_select(input, dim, index):
     if not isinstance(index, Tensor) or index._data.dtype.kind not in "iu":
@@ -518,6 +568,14 @@ class MaskedFill(ArrayFunction):
         z = g.dtype.type(0)
         return (np.where(m, z, g) if nx else None), None, \
             (np.where(m, g, z).sum() if nv else None)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        from .elementwise import where
+        m = _wrap(ctx.mask)
+        nx, _, nv = ctx.needs_input_grad
+        z = g * 0
+        return (where(m, z, g) if nx else None), None, (where(m, g, z).sum() if nv else None)
 
 
 def masked_fill(input, mask, value):
@@ -582,6 +640,23 @@ class IndexAdd(ArrayFunction):
             gs = gs * alpha
         return (g if nx else None), None, None, gs, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        axis, idx, alpha = ctx.meta
+        nx, _, _, ns, _ = ctx.needs_input_grad
+        shape = g._data.shape
+        at = (slice(None),) * axis + (idx,)
+
+        def put(b):
+            out = np.zeros(shape, b.dtype)
+            np.add.at(out, at, b * alpha if alpha != 1 else b)
+            return out
+
+        def take(a):
+            t = np.take(a, idx, axis=axis)
+            return t * alpha if alpha != 1 else t
+        return (g if nx else None), None, None, (linear_map(g, take, put) if ns else None), None
+
 
 def index_add(input, dim, index, source, *, alpha=1):
     d = norm_dim(dim, input._data.ndim, "index_add")
@@ -621,3 +696,13 @@ class _IndexAccumulate(ArrayFunction):
     @staticmethod
     def backward(ctx, g):
         return g, g[ctx.index]
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        index, shape = ctx.index, g._data.shape
+
+        def put(b):
+            out = np.zeros(shape, b.dtype)
+            np.add.at(out, index, b)
+            return out
+        return g, linear_map(g, lambda a: a[index], put)

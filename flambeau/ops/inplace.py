@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd import grad_mode
-from ..autograd.function import ArrayFunction
+from ..autograd.function import ArrayFunction, linear_map
 from .._tensor import Tensor
 
 _STATE = grad_mode.state
@@ -100,6 +100,24 @@ class CopySlices(ArrayFunction):
             gb = g.copy()
             vf(gb)[...] = 0
         return gb, gr
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        vf = ctx.view_fn
+        nb, nr = ctx.needs_input_grad[:2]
+        shape = g._data.shape
+
+        def outside(a):             # the base outside the view's region: its own adjoint
+            a = a.copy()
+            vf(a)[...] = 0
+            return a
+
+        def inside(b):
+            out = np.zeros(shape, b.dtype)
+            vf(out)[...] = b
+            return out
+        return (linear_map(g, outside, outside) if nb else None), \
+            (linear_map(g, lambda a: np.array(vf(a)), inside) if nr else None)
 
 
 def _rebase_history(t, r):

@@ -299,6 +299,29 @@ class Einsum(ArrayFunction):
             grads.append(gi)
         return tuple(grads)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        # backward's contractions, on Tensors (each an Einsum node of its own)
+        ops = ctx.saved_tensors
+        opt = [graft(ctx, j + 1, o) for j, o in enumerate(ops)]
+        ins, out = ctx.eq.split("->")
+        subs = ins.split(",")
+        grads = [None]
+        for i, s in enumerate(subs):
+            if not ctx.needs_input_grad[i + 1]:
+                grads.append(None)
+                continue
+            others = [o for j, o in enumerate(opt) if j != i]
+            osubs = [x for j, x in enumerate(subs) if j != i]
+            missing = [c for c in s if c not in out and all(c not in x for x in osubs)]
+            gi = einsum(",".join([out] + osubs) + "->" + "".join(c for c in s if c not in missing), g, *others)
+            if missing:
+                gi = gi.reshape([1 if c in missing else n for c, n in zip(s, ops[i].shape)]).expand(ops[i].shape)
+            if tuple(gi.shape) != ops[i].shape and gi.ndim == ops[i].ndim:
+                gi = gi.expand(tuple(o if d == 1 else d for d, o in zip(gi.shape, ops[i].shape)))
+            grads.append(gi)
+        return tuple(grads)
+
 
 def einsum(equation, *operands):
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):

@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 
 from .. import _dtype as D
-from ..autograd.function import ArrayFunction
+from ..autograd.function import ArrayFunction, linear_op_backward_graph
 from .._tensor import Tensor, _wrap
 from ._util import norm_dim, fmt_shape
 from .elementwise import to_dtype, where, clamp_min, sqrt, _out
@@ -66,6 +66,8 @@ class DiagEmbed(ArrayFunction):
     def backward(ctx, g):
         offset, d1, d2 = ctx.meta
         return np.array(_diagonal_array(g, offset, d1, d2)), None, None, None
+
+    backward_graph = linear_op_backward_graph(lambda meta: meta)
 
 
 def diag_embed(input, offset=0, dim1=-2, dim2=-1):

@@ -452,6 +452,17 @@ class AdaptiveMax(ArrayFunction):
         np.add.at(gx, (np.arange(rows)[:, None], idx.reshape(rows, -1)), g.reshape(rows, -1))
         return gx.reshape(shape), None
 
+    @staticmethod
+    def backward_graph(ctx, g, gidx=None):
+        (idx,) = ctx.saved_tensors
+        nd, shape = ctx.nd, ctx.in_shape
+        bare = type("Bare", (), {"saved_tensors": (idx,), "nd": nd, "in_shape": shape})
+        rows = int(np.prod(shape[:-nd]))
+
+        def gather(a):
+            return np.take_along_axis(a.reshape(rows, -1), idx.reshape(rows, -1), axis=1).reshape(idx.shape)
+        return linear_map(g, lambda a: AdaptiveMax.backward(bare, a)[0], gather), None
+
 
 def _adaptive_max(op, nd, input, output_size, return_indices):
     x = input._data

@@ -125,6 +125,12 @@ class NanSum(ArrayFunction):
         g = _expand_back(g, x.shape, axes, keepdim)
         return np.where(np.isnan(x), g.dtype.type(0), g)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (x,) = ctx.saved_tensors
+        axes, keepdim = ctx.meta
+        return _kept(g, axes, keepdim).expand(x.shape) * _wrap((~np.isnan(x)).astype(g._data.dtype))
+
 
 def _all_if_empty(dim):
     """PyTorch reads an empty dim list as "every dim" in sum/mean/amax/…"""
@@ -721,6 +727,11 @@ class Cumsum(ArrayFunction):
         a = ctx.axis
         return np.flip(np.cumsum(np.flip(g, a), axis=a), a)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        a = ctx.axis
+        return g.flip((a,)).cumsum(a).flip((a,))
+
 
 class Cumprod(ArrayFunction):
     _node_name = "CumprodBackward0"
@@ -750,6 +761,16 @@ class Cumprod(ArrayFunction):
             cp = np.cumprod(others, axis=-1)
             res[..., i] = np.sum(gm[..., i:] * cp[..., i:], axis=-1)
         return np.moveaxis(res, -1, a)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        x, out = ctx.saved_tensors
+        a = ctx.axis
+        if np.any(x == 0):   # the exact formula with zeros is a loop on arrays: first order only
+            from ..autograd.function import once_differentiable_result
+            return once_differentiable_result(ctx, [g], Cumprod._backward_arrays(ctx, [g._data]))
+        go = g * saved_output(ctx, out)
+        return go.flip((a,)).cumsum(a).flip((a,)) / graft(ctx, 0, x)
 
 
 def cumsum(input, dim, *, dtype=None):

@@ -10,7 +10,7 @@ import builtins
 
 import numpy as np
 
-from ..autograd.function import ArrayFunction, linear_map
+from ..autograd.function import ArrayFunction, linear_map, linear_op_backward_graph
 from .._tensor import Tensor, _wrap
 from ._util import norm_dim, norm_dims, shape_arg, fmt_shape
 
@@ -503,6 +503,8 @@ class _Diagonal(ArrayFunction):
             _diagonal_array(out, offset, d1, d2)[...] = g
         return out
 
+    backward_graph = linear_op_backward_graph(lambda meta: meta[1:])
+
 
 def diagonal(input, offset=0, dim1=0, dim2=1):
     nd = input._data.ndim
@@ -622,6 +624,8 @@ class Repeat(ArrayFunction):
         g = g.reshape(inter).sum(axis=tuple(range(0, 2 * len(reps), 2)))
         return g.reshape(shape)
 
+    backward_graph = linear_op_backward_graph(lambda meta: (meta[2],))
+
 
 def repeat(input, *sizes):
     reps = shape_arg(sizes, "repeat")
@@ -727,6 +731,8 @@ class TriMask(ArrayFunction):
         k, lower = ctx.meta
         return np.tril(g, k) if lower else np.triu(g, k)
 
+    backward_graph = linear_op_backward_graph(lambda meta: meta)
+
 
 def tril(input, diagonal=0):
     if input._data.ndim < 2:
@@ -757,6 +763,8 @@ class TakeAlong(ArrayFunction):
         out = np.zeros(shape, g.dtype)
         np.put_along_axis(out, idx, g, axis=axis)
         return out
+
+    backward_graph = linear_op_backward_graph(lambda meta: meta[1:])
 
 
 def _argsort(a, axis, descending, stable=True):
@@ -841,6 +849,8 @@ class UnfoldDim(ArrayFunction):
             sl = (slice(None),) * axis + (slice(k, k + step * (n - 1) + 1, step),)
             o[sl] += g[..., k]
         return out
+
+    backward_graph = linear_op_backward_graph(lambda meta: meta[1:4])
 
 
 def unfold_dim(input, dimension, size, step):

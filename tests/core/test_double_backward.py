@@ -352,3 +352,73 @@ def test_autograd_grad_runs_only_what_leads_to_the_inputs():
     gw, = flambeau.autograd.grad(loss, w)
     assert calls == [1]
     np.testing.assert_allclose(gx.numpy(), (2 * (x @ w.t()) @ w).detach().numpy(), rtol=1e-5, atol=1e-5)
+
+
+def _setitem(lib, x):
+    y = x * 1
+    y[1:3, ::2] = lib.sin(x[:2, :3]) * 2
+    return y
+
+
+def _relu_inplace(lib, x):
+    y = lib.tanh(x) * 3
+    lib.nn.functional.relu(y, inplace=True)
+    return y * x
+
+
+_INDEX = np.array([2, 0, 2, 1])
+_SECOND_ORDER = {
+    "einsum": lambda lib, x: lib.einsum("ij,kj->ik", x, lib.sin(x)),
+    "einsum_trace": lambda lib, x: lib.einsum("ii->i", x[:, :4] @ x[:, :4].t()) * x.sum(),
+    "index_select": lambda lib, x: lib.index_select(lib.sin(x), 0, lib.from_numpy(_INDEX)) * x[:4],
+    "masked_fill": lambda lib, x: lib.exp(x).masked_fill(lib.from_numpy(np.eye(4, 6, dtype=bool)), 0.5) * x,
+    "scatter": lambda lib, x: lib.zeros(4, 6, dtype=lib.float64).scatter(
+        1, lib.from_numpy(np.argsort(np.arange(24).reshape(4, 6) % 5, 1)[:, :3].copy()), x[:, :3] ** 2) * x,
+    "gather": lambda lib, x: lib.gather(x * x, 1, lib.from_numpy(np.array([[0, 5], [1, 1], [3, 2], [4, 0]]))),
+    "index_add": lambda lib, x: lib.zeros(3, 6, dtype=lib.float64).index_add(0, lib.from_numpy(_INDEX[:3]),
+                                                                             x[:3] ** 2) * x[:3],
+    "setitem": lambda lib, x: _setitem(lib, x) ** 2,
+    "relu_inplace": _relu_inplace,
+    "cumsum_cumprod": lambda lib, x: lib.cumsum(x ** 2, 1) + lib.cumprod(x + 2.0, 0),
+    "repeat_tril": lambda lib, x: lib.tril(x.repeat(2, 1) ** 2, -1) * lib.exp(x.repeat(2, 1)),
+    "diagonal_diag_embed": lambda lib, x: lib.diag_embed(lib.diagonal(x * x, 1)) ** 2,
+    "unfold_dim": lambda lib, x: (x ** 2).unfold(1, 3, 2) * 2,
+    "fold_unfold": lambda lib, x: lib.nn.functional.fold(
+        lib.nn.functional.unfold((x ** 2).reshape(1, 1, 4, 6), 2, stride=1), (4, 6), 2, stride=1) * x,
+    "adaptive_max": lambda lib, x: lib.nn.functional.adaptive_max_pool2d((x ** 3).reshape(1, 1, 4, 6), (2, 4)),
+    "flip_roll": lambda lib, x: lib.roll(lib.flip(x ** 2, (0,)), 2, 1) * x,
+    "pow_tensor": lambda lib, x: (x.abs() + 0.5) ** lib.cos(x),
+    "rpow": lambda lib, x: 2.0 ** (x * x),
+    "clamp_tensor": lambda lib, x: lib.clamp(x ** 2, min=x * 0.5, max=x * 0 + 0.7) * x,
+    "remainder": lambda lib, x: lib.remainder(x ** 2 * 3, x.abs() + 0.3) * x,
+    "nan_to_num_where": lambda lib, x: lib.nan_to_num(lib.where(x > 0, x ** 3, x ** 2)),
+    "max_dim_sort": lambda lib, x: lib.max(x ** 3, 1).values + lib.sort(lib.sin(x), 1).values.sum(1),
+    "var_std_logsumexp": lambda lib, x: lib.var(x ** 2, 1) + lib.std(lib.sin(x), 0).sum() + lib.logsumexp(x * x, 1),
+    "smooth_l1_bce_soft_ce": lambda lib, x: (
+        lib.nn.functional.smooth_l1_loss(x ** 2, lib.sin(x), beta=0.5)
+        + lib.nn.functional.binary_cross_entropy(lib.sigmoid(x), lib.sigmoid(x * 0 + 0.3))
+        + lib.nn.functional.cross_entropy(x * x, lib.softmax(x.t() @ x, 1)[:4], label_smoothing=0.1)),
+    "activations": lambda lib, x: (lib.nn.functional.gelu(x) + lib.nn.functional.silu(x) + lib.nn.functional.elu(x)
+                                   + lib.nn.functional.softplus(x) + lib.nn.functional.mish(x)
+                                   + lib.nn.functional.logsigmoid(x) + lib.nn.functional.softsign(x)
+                                   + lib.nn.functional.tanhshrink(x) + lib.nn.functional.hardswish(x * 2)
+                                   + lib.nn.functional.gelu(x, approximate="tanh")) * x,
+}
+
+
+@pytest.mark.parametrize("name", sorted(_SECOND_ORDER))
+def test_second_derivatives_match_torch(name):
+    """g = d sum(f(x) * c) / dx with create_graph, then d sum(g^2) / dx, against PyTorch (float64)."""
+    fn = _SECOND_ORDER[name]
+    rng = np.random.default_rng(6)
+    xs = rng.uniform(-1.5, 1.5, (4, 6))
+    res = {}
+    for lib in (flambeau, torch):
+        x = lib.from_numpy(xs.copy()).requires_grad_(True)
+        y = fn(lib, x)
+        c = lib.from_numpy(np.linspace(-1, 1, y.numel()).reshape(tuple(y.shape)))
+        g, = lib.autograd.grad((y * c).sum(), x, create_graph=True)
+        h, = lib.autograd.grad((g * g).sum(), x)
+        res[lib.__name__] = (y, g, h)
+    for f, t in zip(res["flambeau"], res["torch"]):
+        _close(f, t, F64)
