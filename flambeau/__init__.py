@@ -58,7 +58,7 @@ from . import nn, optim, utils  # noqa: F401,E402  (torch.nn, torch.optim, torch
 from . import multiprocessing  # noqa: F401,E402
 from . import profiler  # noqa: F401,E402  (torch.profiler)
 from . import distributions  # noqa: F401,E402  (torch.distributions)
-from . import special, testing  # noqa: F401,E402  (torch.special, torch.testing)
+from . import special, testing, func  # noqa: F401,E402  (torch.special, torch.testing, torch.func)
 from .autograd import profiler as _autograd_profiler  # noqa: F401,E402  (torch.autograd.profiler)
 
 is_tensor = lambda obj: isinstance(obj, Tensor)  # noqa: E731

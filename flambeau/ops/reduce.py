@@ -206,6 +206,27 @@ class Prod(ArrayFunction):
             g = np.expand_dims(g, axis)
         return g * _prod_others(x, axis)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (x,) = ctx.saved_tensors
+        axis, keepdim = ctx.meta
+        xt = graft(ctx, 0, x)
+        if axis is None:
+            return (g * _prod_others_t(xt.reshape(-1), 0)).reshape(x.shape)
+        return _kept(g, (axis,), keepdim) * _prod_others_t(xt, axis)
+
+
+def _prod_others_t(x, axis):
+    """``_prod_others`` on Tensors: exclusive products from both sides (differentiable)."""
+    from .shape import cat
+    n = x.shape[axis]
+    if n == 0:
+        return x
+    ones = _wrap(np.ones_like(np.take(x._data, [0], axis=axis)))
+    left = cat([ones, x.narrow(axis, 0, n - 1)], axis).cumprod(axis)
+    right = cat([ones, x.flip((axis,)).narrow(axis, 0, n - 1)], axis).cumprod(axis).flip((axis,))
+    return left * right
+
 
 def _prod_others(x, axis):
     """Product of all other elements along ``axis``, exact with zeros (no division)."""
