@@ -179,3 +179,7 @@ def test_vmap_dims_and_randomness():
     same = ff.vmap(lambda x: x + flambeau.rand(()), randomness="same")(flambeau.zeros(4))
     diff = ff.vmap(lambda x: x + flambeau.rand(()), randomness="different")(flambeau.zeros(4))
     assert len(set(same.numpy().tolist())) == 1 and len(set(diff.numpy().tolist())) == 4
+
+
+def test_the_old_stateless_functional_call_is_the_same_function():
+    assert flambeau.nn.utils.stateless.functional_call is ff.functional_call
