@@ -10,7 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..autograd.engine import sum_to as _sum_to   # an operand broadcast over batch dims: summed back
-from ..autograd.function import ArrayFunction
+from ..autograd.function import ArrayFunction, graft, saved_output
+from .._tensor import _wrap
 
 
 class LinAlgError(RuntimeError):
@@ -39,6 +40,37 @@ def _solve(a, b):
     return np.linalg.solve(a, b)
 
 
+# ---------------------------------------------------------------------------- double backward
+# Each op's ``backward_graph`` is its ``backward`` on Tensors (see autograd/function.py): the
+# saved outputs come back through ``saved_output`` (their gradient runs through the op itself),
+# the inputs through ``graft``, and the triangles, diagonals and identities the formulas use are
+# products with constant masks (Mul is differentiable to any order).
+
+def _const(a):
+    return _wrap(np.asarray(a))
+
+
+def _eye(n, dtype):
+    return _const(np.eye(n, dtype=dtype))
+
+
+def _tri(n, k, lower, dtype):
+    """The constant 0/1 mask of ``tril(., k)`` (``lower``) or ``triu(., k)``."""
+    ones = np.ones((n, n), dtype)
+    return _const(np.tril(ones, k) if lower else np.triu(ones, k))
+
+
+def _diag_t(v):
+    """diag_embed of the last dim of the Tensor ``v``."""
+    return v.unsqueeze(-1) * _eye(v.shape[-1], v._data.dtype)
+
+
+def _unused_graph(g):
+    """``_unused_as_none`` for Tensors: only a constant zero (the filler of an unused output)
+    is skipped; a zero that is part of a graph still has a derivative."""
+    return None if g is None or (not g._requires_grad and not g._data.any()) else g
+
+
 class Inv(ArrayFunction):
     """A^-1; d(A^-1) = -A^-1 dA A^-1, so gA = -A^-T g A^-T."""
 
@@ -59,6 +91,11 @@ class Inv(ArrayFunction):
         it = mT(ctx.inv)
         return -(it @ g @ it)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        it = saved_output(ctx, ctx.inv).mT
+        return -(it @ g @ it)
+
 
 def _exclusive_prod(s):
     """p_i = prod_{j != i} s_j along the last axis, without dividing (exact for zeros)."""
@@ -77,6 +114,47 @@ def cofactor(a):
     return (u * _exclusive_prod(s)[..., None, :]) @ vh * sign[..., None, None]
 
 
+_MINORS_MAX = 16        # the largest n whose cofactors (double backward) may be taken as n^2 minors
+
+
+def _rcond(a):
+    """min over the stack of 1 / cond(A) = sigma_min / sigma_max (1 for NaN or inf entries,
+    which the inverse formula propagates as they come)."""
+    if not np.isfinite(a).all() or a.size == 0:
+        return 1.0
+    s = np.linalg.svd(a, compute_uv=False)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(s[..., 0] > 0, s[..., -1] / s[..., 0], 0.0)
+    return float(r.min())
+
+
+def _cofactor_minors(at):
+    """cof(A)_ij = (-1)^(i+j) det(A without row i and column j), on Tensors: exact (and
+    differentiable to any order) for singular A too. The minors are P_i A Q_j^T with P_i, Q_j
+    the constant (n-1, n) selections that drop row i / column j."""
+    n, dt = at.shape[-1], at._data.dtype
+    drop = np.stack([np.delete(np.eye(n, dtype=dt), i, axis=0) for i in range(n)])   # (n, n-1, n)
+    p, q = _const(drop[:, None]), _const(drop[None, :])
+    minors = p @ at.unsqueeze(-3).unsqueeze(-3) @ q.mT                            # (..., n, n, n-1, n-1)
+    sign = _const(np.where(np.add.outer(np.arange(n), np.arange(n)) % 2 == 1, -1, 1).astype(dt))
+    return sign * Det.apply(minors)
+
+
+def _cofactor_svd(at):
+    """``cofactor`` on Tensors through the differentiable SVD (large singular matrices; the
+    second derivative needs distinct singular values, as PyTorch's singular formula)."""
+    u, s, vh = Svd.apply(at, False)
+    sign = np.linalg.det(u._data) * np.linalg.det(vh._data)      # +-1: constant
+    k = s.shape[-1]
+    p = None
+    for j in range(k):                  # p_i = prod_{j != i} s_j: s_j where j != i, 1 on i
+        onehot = np.zeros(k, s._data.dtype)
+        onehot[j] = 1
+        f = s[..., j:j + 1] * _const(1 - onehot) + _const(onehot)
+        p = f if p is None else p * f
+    return (u * p.unsqueeze(-2)) @ vh * _const(sign.astype(s._data.dtype)[..., None, None])
+
+
 class Det(ArrayFunction):
     """det(A); d det = tr(adj(A) dA), so gA = g cof(A) (= g det A^-T when A is invertible)."""
 
@@ -90,6 +168,25 @@ class Det(ArrayFunction):
     @staticmethod
     def backward(ctx, g):
         return np.asarray(g)[..., None, None] * cofactor(ctx.a)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        a = ctx.a
+        gg = g.unsqueeze(-1).unsqueeze(-1)
+        n = a.shape[-1]
+        if n <= 1:                      # cof of a 1x1 matrix is [[1]] (and of 0x0 empty): constant
+            return gg * _const(np.ones(a.shape, a.dtype))
+        at = graft(ctx, 0, a)
+        rcond = _rcond(a)
+        eps = np.finfo(a.dtype).eps
+        if rcond > np.sqrt(eps) or (n > _MINORS_MAX and rcond > n * eps):
+            # cof(A) = det(A) A^-T (det: this node's own output): accurate when A is well
+            # conditioned; the only affordable formula for a large invertible A that is not
+            d = saved_output(ctx, np.asarray(np.linalg.det(a), a.dtype))
+            return (gg * d.unsqueeze(-1).unsqueeze(-1)) * Inv.apply(at).mT
+        if n <= _MINORS_MAX:            # ill conditioned or singular: exact minors
+            return gg * _cofactor_minors(at)
+        return gg * _cofactor_svd(at)   # large and numerically singular
 
 
 class Slogdet(ArrayFunction):
@@ -116,6 +213,17 @@ class Slogdet(ArrayFunction):
                 it = np.full(ctx.a.shape, np.inf, ctx.a.dtype)
         return np.asarray(glog)[..., None, None] * it
 
+    @staticmethod
+    def backward_graph(ctx, gsign, glog):
+        if glog is None:
+            return None
+        gl = glog.unsqueeze(-1).unsqueeze(-1)
+        try:
+            it = Inv.apply(graft(ctx, 0, ctx.a)).mT
+        except LinAlgError:                     # singular: the infinite slope of backward
+            it = _const(np.full(ctx.a.shape, np.inf, ctx.a.dtype))
+        return gl * it
+
 
 class Solve(ArrayFunction):
     """X = A^-1 B for stacks of matrices (batch dims broadcast); gB = A^-T g, gA = -gB X^T."""
@@ -137,6 +245,13 @@ class Solve(ArrayFunction):
         gb = _solve(mT(ctx.a), g)
         ga = -(gb @ mT(ctx.x))
         return _sum_to(ga, sa), _sum_to(gb, sb)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        na, nb = ctx.needs_input_grad[:2]
+        gb = Solve.apply(graft(ctx, 0, ctx.a).mT, g)      # the engine sums broadcast batch dims
+        ga = -(gb @ saved_output(ctx, ctx.x).mT) if na else None
+        return ga, (gb if nb else None)
 
 
 def _substitute(t, b, upper):
@@ -179,6 +294,19 @@ class SolveTriangular(ArrayFunction):
         ga = np.triu(ga, 1 if unit else 0) if upper else np.tril(ga, -1 if unit else 0)
         return _sum_to(ga, sa), _sum_to(gb, sb), None, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        sa, _, upper, unit = ctx.meta
+        na, nb = ctx.needs_input_grad[:2]
+        # T^-T g: a triangular solve with A^T, which reads the other triangle of A^T, i.e. A's
+        # own (the grafted T equals A there; its gradient lands on that triangle only)
+        gb = SolveTriangular.apply(graft(ctx, 0, ctx.t).mT, g, not upper, unit)
+        ga = None
+        if na:
+            ga = -(gb @ saved_output(ctx, ctx.x).mT) * _tri(sa[-1], (1 if unit else 0) if upper else
+                                                             (-1 if unit else 0), not upper, ctx.t.dtype)
+        return ga, (gb if nb else None), None, None
+
 
 class Cholesky(ArrayFunction):
     """A = L L^T (L lower; ``upper``: U = L^T). Backward (PyTorch's ``cholesky_backward``):
@@ -205,6 +333,22 @@ class Cholesky(ArrayFunction):
         phi = 0.5 * (phi + mT(np.tril(phi, -1)))
         ga = _solve(mT(low), phi)                        # L^-T Phi
         ga = mT(_solve(mT(low), mT(ga)))                 # (L^-T Phi) L^-1 = (L^-T (L^-T Phi)^T)^T
+        return ga, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        low = ctx.low
+        n, dt = low.shape[-1], low.dtype
+        if ctx.upper:
+            lt = saved_output(ctx, mT(low))             # the output U = L^T
+            gl, lt = g.mT, lt.mT
+        else:
+            lt, gl = saved_output(ctx, low), g
+        m = lt.mT @ gl
+        phi = (m * _tri(n, 0, True, dt) + (m * _tri(n, -1, True, dt)).mT) * 0.5
+        ut = lt.mT                                      # L^T, upper triangular
+        ga = SolveTriangular.apply(ut, phi, True, False)               # L^-T Phi
+        ga = SolveTriangular.apply(ut, ga.mT, True, False).mT          # (L^-T Phi) L^-1
         return ga, None
 
 
@@ -244,6 +388,23 @@ class Eigh(ArrayFunction):
             idx = np.arange(w.shape[-1])
             inner[..., idx, idx] += gw
         return v @ inner @ mT(v), None
+
+    @staticmethod
+    def backward_graph(ctx, gw, gv):
+        gw, gv = _unused_graph(gw), _unused_graph(gv)
+        w, v = saved_output(ctx, ctx.w, 0), saved_output(ctx, ctx.v, 1)
+        n, dt = ctx.w.shape[-1], ctx.w.dtype
+        inner = None
+        if gv is not None:
+            vg = v.mT @ gv
+            e = w.unsqueeze(-2) - w.unsqueeze(-1) + _eye(n, dt)          # 1 on the diagonal, where skew is 0
+            inner = (vg - vg.mT) * 0.5 / e
+        if gw is not None:
+            d = _diag_t(gw)
+            inner = d if inner is None else inner + d
+        if inner is None:
+            return _const(np.zeros(ctx.v.shape, dt)), None
+        return v @ inner @ v.mT, None
 
 
 class Svd(ArrayFunction):
@@ -294,6 +455,42 @@ class Svd(ArrayFunction):
             return u @ ga, None
         return u @ ga @ vh, None
 
+    @staticmethod
+    def backward_graph(ctx, gu, gs, gvh):
+        gu, gvh = _unused_graph(gu), _unused_graph(gvh)
+        m, n = ctx.mn
+        uu, ss, vvh = ctx.usv
+        k, dt = ss.shape[-1], ss.dtype
+        u = saved_output(ctx, uu, 0)[..., :, :k]
+        s = saved_output(ctx, ss, 1)
+        vh = saved_output(ctx, vvh, 2)[..., :k, :]
+        gu = None if gu is None else gu[..., :, :k]
+        gvh = None if gvh is None else gvh[..., :k, :]
+        if gu is None and gvh is None:
+            return (u * gs.unsqueeze(-2)) @ vh, None
+        num = None
+        if gu is not None:
+            uhgu = u.mT @ gu
+            num = (uhgu - uhgu.mT) * s.unsqueeze(-2)
+        if gvh is not None:
+            vhgv = vh @ gvh.mT
+            t = s.unsqueeze(-1) * (vhgv - vhgv.mT)
+            num = t if num is None else num + t
+        s2 = s * s
+        e = s2.unsqueeze(-2) - s2.unsqueeze(-1) + _eye(k, dt)            # the numerator's diagonal is 0
+        ga = num / e + _diag_t(gs)
+        if m > n and gu is not None:
+            ga = u @ ga
+            gu_sinv = gu / s.unsqueeze(-2)
+            ga = ga + gu_sinv - u @ (u.mT @ gu_sinv)
+            return ga @ vh, None
+        if m < n and gvh is not None:
+            ga = ga @ vh
+            gvh_sinv = gvh / s.unsqueeze(-1)
+            ga = ga + gvh_sinv - (gvh_sinv @ vh.mT) @ vh
+            return u @ ga, None
+        return u @ ga @ vh, None
+
 
 class Svdvals(ArrayFunction):
     """The singular values alone: gA = U diag(gS) Vh."""
@@ -304,11 +501,19 @@ class Svdvals(ArrayFunction):
     def forward(ctx, a):
         u, s, vh = np.linalg.svd(a, full_matrices=False)
         ctx.u, ctx.vh = u.astype(a.dtype, copy=False), vh.astype(a.dtype, copy=False)
+        ctx.a = a                       # (a reference) for the double backward's recomputed SVD
         return s.astype(a.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, g):
         return (ctx.u * g[..., None, :]) @ ctx.vh
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        # U and Vh as functions of A: the SVD again, on the grafted input (Svd's own double
+        # backward then differentiates them; distinct singular values needed, as in PyTorch)
+        u, _, vh = Svd.apply(graft(ctx, 0, ctx.a), False)
+        return (u * g.unsqueeze(-2)) @ vh
 
 
 def rank_cutoff(s, atol, rtol, mn):
@@ -353,6 +558,18 @@ class Pinv(ArrayFunction):
         phk = ph @ k
         return -mT(k @ p) + (gh - a @ k) @ p @ ph + phk - phk @ p @ a, None, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        a, p = graft(ctx, 0, ctx.a), saved_output(ctx, ctx.p)
+        ph, gh = p.mT, g.mT
+        if ctx.a.shape[-2] <= ctx.a.shape[-1]:
+            k = gh @ p
+            kph = k @ ph
+            return -(p @ k).mT + kph - (a @ p) @ kph + (ph @ p) @ (gh - k @ a), None, None
+        k = p @ gh
+        phk = ph @ k
+        return -(k @ p).mT + (gh - a @ k) @ p @ ph + phk - phk @ p @ a, None, None
+
 
 class Qr(ArrayFunction):
     """A = QR (``mode`` 'reduced', 'complete', or 'r': R alone). Backward for a tall or square A
@@ -392,9 +609,32 @@ class Qr(ArrayFunction):
         gx = _qr_backward_tall(q, u, gq + y @ mT(gv), gu)
         return np.concatenate([gx, q @ gv], axis=-1), None
 
+    @staticmethod
+    def backward_graph(ctx, gq, gr):
+        from .shape import cat
+        m, n = ctx.a.shape[-2:]
+        if ctx.mode == "r" or (ctx.mode == "complete" and m > n):
+            Qr.backward(ctx, None, None)        # the same errors
+        q, r = saved_output(ctx, ctx.qr[0], 0), saved_output(ctx, ctx.qr[1], 1)
+        if m >= n:
+            return _qr_backward_tall_graph(q, r, gq, gr), None
+        y = graft(ctx, 0, ctx.a)[..., :, m:]
+        u, gu, gv = r[..., :, :m], gr[..., :, :m], gr[..., :, m:]
+        gx = _qr_backward_tall_graph(q, u, gq + y @ gv.mT, gu)
+        return cat([gx, q @ gv], -1), None
+
 
 def _qr_backward_tall(q, r, gq, gr):
     mm = r @ mT(gr) - mT(gq) @ q
     copyltu = np.tril(mm) + mT(np.tril(mm, -1))
     rhs = gq + q @ copyltu                          # solve X R^T = rhs: X = rhs R^-T
     return mT(_solve(r, mT(rhs)))
+
+
+def _qr_backward_tall_graph(q, r, gq, gr):
+    """``_qr_backward_tall`` on Tensors (R upper triangular: a triangular solve)."""
+    n, dt = r.shape[-1], r._data.dtype
+    mm = r @ gr.mT - gq.mT @ q
+    copyltu = mm * _tri(n, 0, True, dt) + (mm * _tri(n, -1, True, dt)).mT
+    rhs = gq + q @ copyltu
+    return SolveTriangular.apply(r, rhs.mT, True, False).mT

@@ -14,7 +14,9 @@ NumPy-only numerics, evaluated in float64 and cast back to the input's dtype:
 * erfc: ``math.erfc`` (float64, or small arrays), else Numerical Recipes' rational form.
 
 Each is an ArrayFunction: lgamma' = digamma, digamma' = polygamma(1), polygamma(n)' =
-polygamma(n + 1), erfinv' = sqrt(pi)/2 exp(erfinv(x)^2).
+polygamma(n + 1), erfinv' = sqrt(pi)/2 exp(erfinv(x)^2). Each ``backward_graph`` (double
+backward) is that derivative on Tensors, the input grafted (``autograd/function.py``): lgamma''
+is polygamma(1), digamma'' polygamma(2), and so on.
 """
 from __future__ import annotations
 
@@ -25,8 +27,8 @@ import math
 import numpy as np
 
 from .. import _dtype as D
-from ..autograd.function import ArrayFunction
-from .._tensor import Tensor
+from ..autograd.function import ArrayFunction, graft, saved_output
+from .._tensor import Tensor, _wrap
 from ._util import promote, to_dtype
 
 # B_2k for k = 1..9
@@ -181,6 +183,11 @@ class Lgamma(ArrayFunction):
         (x,) = ctx.saved_tensors
         return (g * digamma_np(x)).astype(g.dtype)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * digamma(graft(ctx, 0, x))
+
 
 class Digamma(ArrayFunction):
     _node_name = "DigammaBackward0"
@@ -194,6 +201,11 @@ class Digamma(ArrayFunction):
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
         return (g * polygamma_np(1, x)).astype(g.dtype)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * polygamma(1, graft(ctx, 0, x))
 
 
 class Polygamma(ArrayFunction):
@@ -210,6 +222,11 @@ class Polygamma(ArrayFunction):
         (x,) = ctx.saved_tensors
         return (g * polygamma_np(ctx.n + 1, x)).astype(g.dtype), None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (x,) = ctx.saved_tensors
+        return g * polygamma(ctx.n + 1, graft(ctx, 0, x)), None
+
 
 class Erfinv(ArrayFunction):
     _node_name = "ErfinvBackward0"
@@ -225,6 +242,13 @@ class Erfinv(ArrayFunction):
         (y,) = ctx.saved_tensors
         with np.errstate(all="ignore"):
             return (g * (math.sqrt(math.pi) / 2) * np.exp(y.astype(np.float64) ** 2)).astype(g.dtype)
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        from .elementwise import exp
+        (y,) = ctx.saved_tensors
+        yt = saved_output(ctx, y)       # erfinv'' = 2 y erfinv'^2: through this node's output
+        return g * (math.sqrt(math.pi) / 2) * exp(yt * yt)
 
 
 class Xlogy(ArrayFunction):
@@ -245,6 +269,23 @@ class Xlogy(ArrayFunction):
             gx = np.where((x == 0) & (y <= 0), 0, g * np.log(y)) if ctx.needs_input_grad[0] else None
             gy = g * x / y if ctx.needs_input_grad[1] else None
         return (None if gx is None else np.asarray(gx, g.dtype)), (None if gy is None else np.asarray(gy, g.dtype))
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        from .elementwise import log
+        x, y = ctx.saved_tensors
+        nx, ny = ctx.needs_input_grad
+        gx = gy = None
+        if nx:
+            # log(y) masked to 0 where x == 0 and y <= 0 (y taken as 1 there: finite, then masked)
+            mask = (x == 0) & (y <= 0)
+            if mask.any():
+                gx = g * (log(graft(ctx, 1, np.where(mask, y.dtype.type(1), y))) * _wrap((~mask).astype(y.dtype)))
+            else:
+                gx = g * log(graft(ctx, 1, y))
+        if ny:
+            gy = g * graft(ctx, 0, x) / graft(ctx, 1, y)
+        return gx, gy
 
 
 def _float(input):
@@ -313,6 +354,18 @@ class Logit(ArrayFunction):
                 d = np.where((x < lo) | (x > hi), x.dtype.type(0), d)
         return d.astype(g.dtype, copy=False), None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        (x,) = ctx.saved_tensors
+        if ctx.eps is None:
+            xt = graft(ctx, 0, x)
+            return g / (xt * (1 - xt)), None
+        lo, hi = x.dtype.type(ctx.eps), x.dtype.type(1 - ctx.eps)
+        inside = (x >= lo) & (x <= hi)
+        # outside the clamp the gradient is 0: x is taken as 1/2 there (finite, and masked out)
+        xt = graft(ctx, 0, np.where(inside, x, x.dtype.type(0.5)))
+        return g / (xt * (1 - xt)) * _wrap(inside.astype(x.dtype)), None
+
 
 def logit(input, eps=None):
     """``torch.special.logit(input, eps=None)``: log(p / (1 - p))."""
@@ -345,6 +398,13 @@ class Erfc(ArrayFunction):
         (x,) = ctx.saved_tensors
         return (g * (x.dtype.type(-2 / math.sqrt(math.pi)) * np.exp(-x * x))).astype(g.dtype, copy=False)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        from .elementwise import exp
+        (x,) = ctx.saved_tensors
+        xt = graft(ctx, 0, x)
+        return g * (-2 / math.sqrt(math.pi)) * exp(-(xt * xt))
+
 
 def erfc(input):
     """``torch.special.erfc``: 1 - erf(x), accurate in the tails."""
@@ -376,6 +436,25 @@ class XLog1pY(ArrayFunction):
                 gx = np.where((x == 0) & (y <= -1), zero, gx)
             if ctx.needs_input_grad[1]:
                 gy = g * x / (1 + y)
+        return gx, gy
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        from .elementwise import log1p
+        x, y = ctx.saved_tensors
+        nx, ny = ctx.needs_input_grad
+        gx = gy = None
+        if nx:
+            # backward's masks (0 where x == 0 and y <= -1, and where g == 0 but g log1p(y) would
+            # be NaN): y taken as 0 there (finite), then masked, value and slopes, as PyTorch's
+            gd = g._data
+            mask = ((x == 0) & (y <= -1)) | ((gd == 0) & ((y <= -1) | (y == np.inf)))
+            if mask.any():
+                gx = g * (log1p(graft(ctx, 1, np.where(mask, y.dtype.type(0), y))) * _wrap((~mask).astype(y.dtype)))
+            else:
+                gx = g * log1p(graft(ctx, 1, y))
+        if ny:
+            gy = g * graft(ctx, 0, x) / (1 + graft(ctx, 1, y))
         return gx, gy
 
 
