@@ -108,6 +108,30 @@ def _grads(outputs, inputs, cotangents):
     return [zeros_like(t) if g is None else g for g, t in zip(gs, inputs)]
 
 
+def _lift_args(args, nums):
+    """``args`` with the Tensors of the differentiated ones (``nums``) lifted; also those Tensors
+    per argument, each argument's pytree spec, and whether an outer transform differentiates."""
+    args = list(args)
+    flat, specs, outer = [], [], False
+    for a in nums:
+        leaves, spec = _flatten(args[a])
+        outer = outer or any(t.requires_grad for t in leaves)
+        lifted = [_lift(t) for t in leaves]
+        args[a] = _unflatten(lifted, spec)
+        flat.append(lifted)
+        specs.append(spec)
+    return args, flat, specs, outer
+
+
+def _per_arg(values, flat, specs):
+    """Flat per-Tensor results regrouped into the pytrees of the differentiated arguments."""
+    res, i = [], 0
+    for leaves, spec in zip(flat, specs):
+        res.append(_unflatten(values[i:i + len(leaves)], spec))
+        i += len(leaves)
+    return res
+
+
 def grad_and_value(func, argnums=0, has_aux=False):
     """``func``'s gradient with respect to the arguments ``argnums`` and its value:
     ``(gradient, value)``, or ``(gradient, (value, aux))`` with ``has_aux``."""
@@ -115,15 +139,7 @@ def grad_and_value(func, argnums=0, has_aux=False):
         from .autograd.grad_mode import enable_grad
         single, nums = _argnums(argnums, len(args), "grad_and_value")
         with enable_grad():
-            args = list(args)
-            flat, specs, outer = [], [], False
-            for a in nums:
-                leaves, spec = _flatten(args[a])
-                outer = outer or any(t.requires_grad for t in leaves)
-                lifted = [_lift(t) for t in leaves]
-                args[a] = _unflatten(lifted, spec)
-                flat.append(lifted)
-                specs.append(spec)
+            args, flat, specs, outer = _lift_args(args, nums)
             out = func(*args, **kwargs)
             aux = None
             if has_aux:
@@ -140,10 +156,7 @@ def grad_and_value(func, argnums=0, has_aux=False):
                                    "instead?")
             from ._creation import ones_like
             gs = _grads([out], [t for leaves in flat for t in leaves], [ones_like(out)])
-        res, i = [], 0
-        for leaves, spec in zip(flat, specs):
-            res.append(_unflatten(gs[i:i + len(leaves)], spec))
-            i += len(leaves)
+        res = _per_arg(gs, flat, specs)
         g = res[0] if single else tuple(res)
         g = _detach_unless(g, outer)
         value = out if outer else out.detach()
@@ -169,15 +182,7 @@ def vjp(func, *primals, has_aux=False):
     (a tuple), and may be called several times."""
     from .autograd.grad_mode import enable_grad
     with enable_grad():
-        outer = any(t.requires_grad for p in primals for t in _flatten(p)[0])
-        lifted, specs = [], []
-        args = []
-        for p in primals:
-            leaves, spec = _flatten(p)
-            l = [_lift(t) for t in leaves]
-            lifted.append(l)
-            specs.append(spec)
-            args.append(_unflatten(l, spec))
+        args, lifted, specs, outer = _lift_args(primals, range(len(primals)))
         out = func(*args)
         aux = None
         if has_aux:
@@ -196,10 +201,7 @@ def vjp(func, *primals, has_aux=False):
                                    f"shape of {list(o.shape)}.")
         with enable_grad():
             gs = _grads(out_leaves, flat_in, cots)
-        res, i = [], 0
-        for l, spec in zip(lifted, specs):
-            res.append(_unflatten(gs[i:i + len(l)], spec))
-            i += len(l)
+        res = _per_arg(gs, lifted, specs)
         keep = outer or any(c.requires_grad for c in cots)
         return tuple(_detach_unless(r, keep) for r in res)
     value = _detach_unless(out, outer)
@@ -249,15 +251,7 @@ def jacrev(func, argnums=0, *, has_aux=False, chunk_size=None, _preallocate_and_
         from . import stack
         single, nums = _argnums(argnums, len(args), "jacrev")
         with enable_grad():
-            args = list(args)
-            flat, specs, outer = [], [], False
-            for a in nums:
-                leaves, spec = _flatten(args[a])
-                outer = outer or any(t.requires_grad for t in leaves)
-                lifted = [_lift(t) for t in leaves]
-                args[a] = _unflatten(lifted, spec)
-                flat.append(lifted)
-                specs.append(spec)
+            args, flat, specs, outer = _lift_args(args, nums)
             out = func(*args, **kwargs)
             aux = None
             if has_aux:
@@ -276,10 +270,7 @@ def jacrev(func, argnums=0, *, has_aux=False, chunk_size=None, _preallocate_and_
                         rows[k].append(g)
                 jac = [stack(r).reshape(tuple(o.shape) + tuple(t.shape)) if r else
                        zeros(tuple(o.shape) + tuple(t.shape), dtype=t.dtype) for r, t in zip(rows, ins)]
-                res, i = [], 0
-                for l, spec in zip(flat, specs):
-                    res.append(_unflatten(jac[i:i + len(l)], spec))
-                    i += len(l)
+                res = _per_arg(jac, flat, specs)
                 per_out.append(res[0] if single else tuple(res))
         result = _detach_unless(_unflatten(per_out, out_spec), outer)
         if has_aux:

@@ -273,32 +273,15 @@ class Function:
     @classmethod
     def _backward_arrays(cls, ctx, grads):
         """Engine entry: arrays in, arrays out (wraps the Tensor-level user backward)."""
-        meta = ctx._output_meta
-        gts = []
-        for g, m in zip(grads, meta):
-            if g is None and ctx._materialize_grads and m is not None:
-                g = np.zeros(m[0], dtype=m[1])
-            gts.append(None if g is None else Tensor._make(g))
-        res = cls.backward(ctx, *gts)
-        if not isinstance(res, tuple):
-            res = (res,)
-        n_in = len(ctx._next)
-        if len(res) < n_in or any(r is not None for r in res[n_in:]):
-            raise RuntimeError(f"function {ctx.name()} returned an incorrect number of gradients "
-                               f"(expected {n_in}, got {len(res)})")
-        return tuple(None if r is None else (r._data if isinstance(r, Tensor) else np.asarray(r))
-                     for r in res[:n_in])
+        gts = [None if g is None else Tensor._make(g) for g in _materialized(ctx, grads, np.zeros)]
+        res = _checked_count(ctx, cls.backward(ctx, *gts))
+        return tuple(None if r is None else (r._data if isinstance(r, Tensor) else np.asarray(r)) for r in res)
 
     @classmethod
     def _backward_graph(cls, ctx, grads):
         """Engine entry under ``create_graph=True``: Tensors in, Tensors out, recorded. Saved
         outputs are handed to backward connected to this node (their gradient runs through it)."""
-        meta = ctx._output_meta
-        gts = []
-        for g, m in zip(grads, meta):
-            if g is None and ctx._materialize_grads and m is not None:
-                g = _wrap(np.zeros(m[0], dtype=m[1]))
-            gts.append(g)
+        gts = _materialized(ctx, grads, lambda shape, dtype: _wrap(np.zeros(shape, dtype)))
         outs = ctx.__dict__.get("_saved_outputs")
         plain = ctx._saved
         if outs:
@@ -314,14 +297,26 @@ class Function:
         finally:
             if outs and ctx._saved is not None:
                 ctx._saved = plain
-        if not isinstance(res, tuple):
-            res = (res,)
-        n_in = len(ctx._next)
-        if len(res) < n_in or any(r is not None for r in res[n_in:]):
-            raise RuntimeError(f"function {ctx.name()} returned an incorrect number of gradients "
-                               f"(expected {n_in}, got {len(res)})")
-        return tuple(None if r is None else (r if isinstance(r, Tensor) else _wrap(np.asarray(r)))
-                     for r in res[:n_in])
+        res = _checked_count(ctx, res)
+        return tuple(None if r is None else (r if isinstance(r, Tensor) else _wrap(np.asarray(r))) for r in res)
+
+
+def _materialized(ctx, grads, zeros):
+    """The output gradients a user backward sees: None made ``zeros(shape, dtype)`` unless the
+    Function asked for ``set_materialize_grads(False)``."""
+    return [zeros(m[0], m[1]) if g is None and ctx._materialize_grads and m is not None else g
+            for g, m in zip(grads, ctx._output_meta)]
+
+
+def _checked_count(ctx, res):
+    """A user backward's result as a tuple of one gradient per input (PyTorch's error if not)."""
+    if not isinstance(res, tuple):
+        res = (res,)
+    n_in = len(ctx._next)
+    if len(res) < n_in or any(r is not None for r in res[n_in:]):
+        raise RuntimeError(f"function {ctx.name()} returned an incorrect number of gradients "
+                           f"(expected {n_in}, got {len(res)})")
+    return res[:n_in]
 
 
 class ArrayFunction(Function):
@@ -573,8 +568,7 @@ class _NotTwiceDifferentiable(ArrayFunction):
     def _backward_arrays(cls, ctx, grads):
         raise RuntimeError(f"the derivative of {ctx.op}'s backward is not implemented in flambeau: "
                            f"create_graph=True gradients that went through {ctx.op} cannot be differentiated "
-                           "again (double backward is built for the elementwise, reduction, shape, matmul, "
-                           "linear, convolution, softmax and loss ops)")
+                           "again (the op has no backward_graph; see docs/ARCHITECTURE.md, 'Double backward')")
 
 
 def once_differentiable_result(node, grads, arrays):

@@ -10,15 +10,20 @@ from __future__ import annotations
 import numpy as np
 
 
-def _tuple_in(inputs, fname):
+def _tensors(x, fname, what="inputs given to"):
+    """(whether ``x`` is one Tensor, ``x`` as a tuple of Tensors), with PyTorch's TypeError."""
     from .._tensor import Tensor
-    single = isinstance(inputs, Tensor)
-    ins = (inputs,) if single else tuple(inputs)
-    for i, t in enumerate(ins):
+    single = isinstance(x, Tensor)
+    xs = (x,) if single else tuple(x)
+    for i, t in enumerate(xs):
         if not isinstance(t, Tensor):
-            raise TypeError(f"The inputs given to {fname} must be either a Tensor or a tuple of Tensors but the "
+            raise TypeError(f"The {what} {fname} must be either a Tensor or a tuple of Tensors but the "
                             f"value at index {i} has type {type(t).__name__}.")
-    return single, ins
+    return single, xs
+
+
+def _tuple_in(inputs, fname):
+    return _tensors(inputs, fname)
 
 
 def _prepare(ins, create_graph):
@@ -31,14 +36,7 @@ def _prepare(ins, create_graph):
 
 
 def _outputs(out, fname):
-    from .._tensor import Tensor
-    single = isinstance(out, Tensor)
-    outs = (out,) if single else tuple(out)
-    for i, o in enumerate(outs):
-        if not isinstance(o, Tensor):
-            raise TypeError(f"The outputs of the user-provided function given to {fname} must be either a Tensor "
-                            f"or a tuple of Tensors but the value at index {i} has type {type(o).__name__}.")
-    return single, outs
+    return _tensors(out, fname, "outputs of the user-provided function given to")
 
 
 def _v_tuple(v, refs, fname, what):

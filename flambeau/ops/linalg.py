@@ -273,54 +273,41 @@ class Einsum(ArrayFunction):
 
     @staticmethod
     def backward(ctx, g):
-        ops = ctx.saved_tensors
-        ins, out = ctx.eq.split("->")
-        subs = ins.split(",")
-        grads = [None]
-        for i, s in enumerate(subs):
-            if not ctx.needs_input_grad[i + 1]:
-                grads.append(None)
-                continue
-            others = [o for j, o in enumerate(ops) if j != i]
-            osubs = [x for j, x in enumerate(subs) if j != i]
-            # indices of operand i missing elsewhere were summed: einsum broadcasts them back
-            missing = [c for c in s if c not in out and all(c not in x for x in osubs)]
-            gi = np.einsum(",".join([out] + osubs) + "->" + "".join(c for c in s if c not in missing),
-                           g, *others, optimize=True)
-            if missing:
-                shape = [ops[i].shape[k] if c in missing else 1 for k, c in enumerate(s)]
-                keep = [k for k, c in enumerate(s) if c not in missing]
-                gi = np.broadcast_to(np.expand_dims(gi, [k for k in range(len(s)) if k not in keep]),
-                                     ops[i].shape) if shape else gi
-            if gi.shape != ops[i].shape and gi.ndim == ops[i].ndim:
-                # a '...' dim of size 1 in a partner: spread back to this operand's size (the
-                # engine sums the opposite case, a dim broadcast from this operand)
-                gi = np.broadcast_to(gi, tuple(o if d == 1 else d for d, o in zip(gi.shape, ops[i].shape)))
-            grads.append(gi)
-        return tuple(grads)
+        return _einsum_grads(ctx.eq, ctx.saved_tensors, ctx.saved_tensors, g, ctx.needs_input_grad,
+                             lambda eq, *xs: np.einsum(eq, *xs, optimize=True), np.broadcast_to)
 
     @staticmethod
     def backward_graph(ctx, g):
-        # backward's contractions, on Tensors (each an Einsum node of its own)
+        # the same contractions on Tensors, each an Einsum node of its own
         ops = ctx.saved_tensors
-        opt = [graft(ctx, j + 1, o) for j, o in enumerate(ops)]
-        ins, out = ctx.eq.split("->")
-        subs = ins.split(",")
-        grads = [None]
-        for i, s in enumerate(subs):
-            if not ctx.needs_input_grad[i + 1]:
-                grads.append(None)
-                continue
-            others = [o for j, o in enumerate(opt) if j != i]
-            osubs = [x for j, x in enumerate(subs) if j != i]
-            missing = [c for c in s if c not in out and all(c not in x for x in osubs)]
-            gi = einsum(",".join([out] + osubs) + "->" + "".join(c for c in s if c not in missing), g, *others)
-            if missing:
-                gi = gi.reshape([1 if c in missing else n for c, n in zip(s, ops[i].shape)]).expand(ops[i].shape)
-            if tuple(gi.shape) != ops[i].shape and gi.ndim == ops[i].ndim:
-                gi = gi.expand(tuple(o if d == 1 else d for d, o in zip(gi.shape, ops[i].shape)))
-            grads.append(gi)
-        return tuple(grads)
+        return _einsum_grads(ctx.eq, ops, [graft(ctx, j + 1, o) for j, o in enumerate(ops)], g,
+                             ctx.needs_input_grad, einsum, lambda t, shape: t.expand(shape))
+
+
+def _einsum_grads(eq, arrays, ops, g, needs, contract, broadcast):
+    """Each needed operand's gradient: the output gradient contracted with the other operands
+    (``ops``: arrays, or Tensors for double backward; ``arrays`` gives the shapes)."""
+    ins, out = eq.split("->")
+    subs = ins.split(",")
+    grads = [None]
+    for i, s in enumerate(subs):
+        if not needs[i + 1]:
+            grads.append(None)
+            continue
+        others = [o for j, o in enumerate(ops) if j != i]
+        osubs = [x for j, x in enumerate(subs) if j != i]
+        # indices of operand i missing elsewhere were summed: the gradient is broadcast back
+        missing = [c for c in s if c not in out and all(c not in x for x in osubs)]
+        shape = arrays[i].shape
+        gi = contract(",".join([out] + osubs) + "->" + "".join(c for c in s if c not in missing), g, *others)
+        if missing:
+            gi = broadcast(gi.reshape([1 if c in missing else n for c, n in zip(s, shape)]), shape)
+        if tuple(gi.shape) != shape and gi.ndim == len(shape):
+            # a '...' dim of size 1 in a partner: spread back to this operand's size (the engine
+            # sums the opposite case, a dim broadcast from this operand)
+            gi = broadcast(gi, tuple(o if d == 1 else d for d, o in zip(gi.shape, shape)))
+        grads.append(gi)
+    return tuple(grads)
 
 
 def einsum(equation, *operands):

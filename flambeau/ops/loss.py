@@ -125,19 +125,10 @@ class ClassNLL(ArrayFunction):
     @staticmethod
     def backward(ctx, g):
         (logp,) = ctx.saved_tensors
-        dt = logp.dtype.type
-        C = logp.shape[1]
-        eps = ctx.eps
-        coef = dt(1 - eps) * ctx.wy
-        if ctx.softmax:
-            sum_q = coef
-            if eps > 0:
-                sum_q = coef + dt(eps / C) * ctx.wc.sum() * ctx.valid
-            grad = np.exp(logp) * sum_q[:, None]
-        else:
-            grad = np.zeros_like(logp)
-        if eps > 0:
-            grad = grad - dt(eps / C) * ctx.wc * ctx.valid[:, None]
+        coef, sum_q, smooth = _nll_coefficients(ctx, logp)
+        grad = np.exp(logp) * sum_q[:, None] if ctx.softmax else np.zeros_like(logp)
+        if smooth is not None:
+            grad = grad - smooth
         picked = np.take_along_axis(grad, ctx.idx, axis=1)
         np.put_along_axis(grad, ctx.idx, picked - coef[:, None], axis=1)
         if ctx.reduction == "none":
@@ -154,18 +145,12 @@ class ClassNLL(ArrayFunction):
         # dl/dx = (p * sum_q - Q) * scale: Q (the target and smoothing coefficients) is constant,
         # p = softmax(x) is not. log p stands in for x (softmax is shift-invariant per row).
         (logp,) = ctx.saved_tensors
-        dt = logp.dtype.type
-        C = logp.shape[1]
-        eps = ctx.eps
-        coef = dt(1 - eps) * ctx.wy
-        q = np.zeros_like(logp)
-        if eps > 0:
-            q = q + dt(eps / C) * ctx.wc * ctx.valid[:, None]
+        coef, sum_q, smooth = _nll_coefficients(ctx, logp)
+        q = smooth.copy() if smooth is not None else np.zeros_like(logp)
         np.put_along_axis(q, ctx.idx, np.take_along_axis(q, ctx.idx, axis=1) + coef[:, None], axis=1)
         grad = -_wrap(q)
         if ctx.softmax:
             from .reduce import softmax
-            sum_q = coef + (dt(eps / C) * ctx.wc.sum() * ctx.valid if eps > 0 else 0)
             grad = softmax(graft(ctx, 0, logp), 1) * _wrap(sum_q[:, None]) + grad
         if ctx.reduction == "none":
             scale = g.unsqueeze(1)
@@ -174,6 +159,18 @@ class ClassNLL(ArrayFunction):
         else:
             scale = g / float(ctx.den) if ctx.den != 0 else g * 0
         return grad * scale, None, None
+
+
+def _nll_coefficients(ctx, logp):
+    """ClassNLL's gradient pieces: the target coefficient (1 - eps) w[t] per element, the sum of
+    all coefficients per element (what multiplies softmax(x)), and the smoothing part eps/C w[c]
+    spread over the classes (None without smoothing)."""
+    dt = logp.dtype.type
+    C, eps = logp.shape[1], ctx.eps
+    coef = dt(1 - eps) * ctx.wy
+    if eps <= 0:
+        return coef, coef, None
+    return coef, coef + dt(eps / C) * ctx.wc.sum() * ctx.valid, dt(eps / C) * ctx.wc * ctx.valid[:, None]
 
 
 class SoftTargetCE(ArrayFunction):
