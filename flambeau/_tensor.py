@@ -280,7 +280,9 @@ class Tensor:
         def _keep(grad):
             t = ref()
             if t is not None:
-                if t._grad is None:
+                if grad.requires_grad:   # create_graph: keep the gradient's history, as PyTorch
+                    t._grad = grad.clone() if t._grad is None else t._grad + grad
+                elif t._grad is None:
                     t._grad = Tensor._make(grad._data.copy())
                 else:
                     t._grad = Tensor._make(t._grad._data + grad._data)

@@ -29,6 +29,16 @@ def _roots(tensors, grad_tensors, what, graph=False):
             if t._data.size != 1:
                 raise RuntimeError("grad can be implicitly created only for scalar outputs")
             arr = np.ones(t._data.shape, t._data.dtype)
+        elif graph and isinstance(g, Tensor):
+            # the seed stays the caller's Tensor (it may require grad itself); a cast is recorded
+            if g._data.shape != t._data.shape:
+                raise RuntimeError(f"Mismatch in shape: grad_output[{i}] has a shape of {list(g._data.shape)} and "
+                                   f"output[{i}] has a shape of {list(t._data.shape)}.")
+            if g._data.dtype != t._data.dtype:
+                from ..ops.elementwise import to_dtype
+                g = to_dtype(g, t._data.dtype)
+            roots.append((t, g))
+            continue
         else:
             arr = g._data if isinstance(g, Tensor) else np.asarray(g, dtype=t._data.dtype)
             if arr.shape != t._data.shape:
@@ -38,9 +48,9 @@ def _roots(tensors, grad_tensors, what, graph=False):
                 arr = arr.astype(t._data.dtype)
             elif t.grad_fn is None:
                 arr = arr.copy()  # a leaf's .grad must not alias the caller's tensor
-        if graph:  # the seed stays a Tensor: it may itself require grad
+        if graph:
             from .._tensor import _wrap
-            arr = g if isinstance(g, Tensor) and g._data is arr else _wrap(arr)
+            arr = _wrap(arr)
         roots.append((t, arr))
     return roots
 
@@ -92,6 +102,9 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
             result.append(g)
             continue
         if g is None:
+            if materialize_grads and create_graph:
+                result.append(_wrap(np.zeros(t._data.shape, t._data.dtype)).requires_grad_(True))
+                continue
             if materialize_grads:
                 g = np.zeros(t._data.shape, t._data.dtype)
             elif not allow_unused:

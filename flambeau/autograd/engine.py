@@ -212,13 +212,21 @@ def _run(roots, retain_graph, capture, graph):
         node = ready.pop()
         grads = buffers.pop(node, None) or [None] * node._n_outputs
         if cap_nodes:
+            if node._pre_hooks and runs is not None and not runs[node] and \
+                    any((node, nr) in cap_nodes for nr in range(len(grads))):
+                # a requested tensor whose node does not run: its hooks still see (and may
+                # replace) the gradient handed back, as in PyTorch
+                grads = _run_pre_hooks(node, grads, graph)
             for nr, g in enumerate(grads):
                 for k in cap_nodes.get((node, nr), ()):
                     captured[k] = g
         if runs is not None and not runs[node]:
             continue   # captured, and nothing requested lies below it
         if any(g is not None for g in grads):
-            in_grads = call(node, grads)
+            if runs is None:
+                in_grads = call(node, grads)
+            else:
+                in_grads = _call_pruned(call, node, grads, deps, cap_leaves)
             if not retain_graph:
                 node._release()
         else:
@@ -261,6 +269,21 @@ def _run(roots, retain_graph, capture, graph):
         else:
             _accumulate_grad(t, g, handed)
     return captured
+
+
+def _call_pruned(call, node, grads, deps, cap_leaves):
+    """Run ``node`` with ``needs_input_grad`` cleared for the inputs that lead to nothing
+    requested, so that its backward skips them (a weight gradient when the input is asked for)."""
+    need = node.needs_input_grad
+    mask = tuple(bool(n) and e is not None and (e[0] in deps if isinstance(e[0], Node_) else id(e[0]) in cap_leaves)
+                 for n, e in zip(need, node._next))
+    if mask == tuple(bool(n) for n in need):
+        return call(node, grads)
+    node.needs_input_grad = mask
+    try:
+        return call(node, grads)
+    finally:
+        node.needs_input_grad = need
 
 
 def _prune(roots, all_nodes, cap_fns, cap_leaves):
@@ -332,10 +355,7 @@ def _accumulate_grad_graph(t, g, handed):
         g = to_dtype(g, t._data.dtype)
     cur = t._grad
     if cur is None:
-        if id(g) in handed or g._data.base is not None or not g._data.flags.writeable:
-            g = g.clone()  # .grad owns its memory (a later plain backward adds into it in place)
-        handed.add(id(g))
-        t._grad = g
+        t._grad = g.clone()  # .grad owns its memory: never the caller's tensor (PyTorch clones too)
     else:
         t._grad = cur + g
 

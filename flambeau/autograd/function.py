@@ -59,7 +59,7 @@ class Node:
             raise RuntimeError(_FREED_MSG)
         sv = self._saved_versions
         if sv:
-            for counter, expected, what in sv:
+            for counter, expected, what, *_ in sv:
                 if counter[0] != expected:
                     raise RuntimeError(
                         "one of the variables needed for gradient computation has been modified by "
@@ -387,7 +387,7 @@ class ArrayFunction(Function):
                         continue
                 if versions is None:
                     versions = []
-                versions.append((a._version, a._version[0], _describe(a)))
+                versions.append((a._version, a._version[0], _describe(a), id(s)))
             ctx._saved_versions = versions
         return result
 
@@ -471,13 +471,24 @@ def graft(ctx, i, data):
     node.needs_input_grad = (True,)
     node._next = (e,)
     node._input_meta = (ctx._input_meta[i],)
-    return _wrap(data, node, 0)
+    return _shared_version(ctx, data, _wrap(data, node, 0))
 
 
 def saved_output(ctx, data, nr=0):
     """A Tensor for output ``nr`` of ``ctx`` (saved by forward as ``data``): its gradient runs
     back through ``ctx`` itself, as a saved output's does in PyTorch."""
-    return _wrap(data, ctx, nr)
+    return _shared_version(ctx, data, _wrap(data, ctx, nr))
+
+
+def _shared_version(ctx, data, t):
+    """``t`` (holding the saved array ``data``) with the version counter of the tensor forward
+    saved it from: an in-place change of that tensor before the second backward is then caught
+    by the nodes of the gradient's graph that saved ``t``, as in PyTorch."""
+    for entry in ctx._saved_versions or ():
+        if len(entry) > 3 and entry[3] == id(data):
+            t._version = entry[0]
+            break
+    return t
 
 
 class _LinearMap(ArrayFunction):

@@ -18,7 +18,7 @@ import warnings
 import numpy as np
 
 from .. import _dtype as D
-from ..autograd.function import ArrayFunction, linear_op_backward_graph
+from ..autograd.function import ArrayFunction, graft, linear_op_backward_graph, recompute_backward
 from .._tensor import Tensor, _wrap
 from ._util import norm_dim, fmt_shape
 from .elementwise import to_dtype, where, clamp_min, sqrt, _out
@@ -565,6 +565,16 @@ class Logcumsumexp(ArrayFunction):
             neg = np.where(g < 0, log_abs, lowest)
             return (np.exp(_rev_logcumsumexp(pos - out, a) + x)
                     - np.exp(_rev_logcumsumexp(neg - out, a) + x)), None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        from .elementwise import exp, log
+        x, out = ctx.saved_tensors
+        a = ctx.axis
+        # recomputed as log(cumsum(exp(x - m))) + m, m the (constant) largest element per line
+        m = np.amax(x, axis=a, keepdims=True) if x.size else np.zeros((1,) * x.ndim, x.dtype)
+        m = _wrap(np.where(np.isfinite(m), m, 0).astype(x.dtype, copy=False))
+        return recompute_backward(ctx, (g,), lambda xt: log(exp(xt - m).cumsum(a)) + m, [graft(ctx, 0, x)])
 
 
 def logcumsumexp(input, dim, *, out=None):

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from ..autograd.function import ArrayFunction, linear_map
+from ..autograd.function import ArrayFunction, BareCtx, linear_map
 from .._tensor import _wrap
 from . import _resample
 from ._util import fmt_shape
@@ -456,7 +456,7 @@ class AdaptiveMax(ArrayFunction):
     def backward_graph(ctx, g, gidx=None):
         (idx,) = ctx.saved_tensors
         nd, shape = ctx.nd, ctx.in_shape
-        bare = type("Bare", (), {"saved_tensors": (idx,), "nd": nd, "in_shape": shape})
+        bare = BareCtx(saved_tensors=(idx,), nd=nd, in_shape=shape)
         rows = int(np.prod(shape[:-nd]))
 
         def gather(a):
@@ -520,7 +520,7 @@ class UpsampleNearest(ArrayFunction):
     @staticmethod
     def backward_graph(ctx, g):
         idxs, in_shape = ctx.idxs, ctx.in_shape
-        state = type("State", (), {"idxs": idxs, "in_shape": in_shape})
+        state = BareCtx(idxs=idxs, in_shape=in_shape)
 
         def gather(a):
             for ax, ix in enumerate(idxs):

@@ -10,7 +10,7 @@ import builtins
 
 import numpy as np
 
-from ..autograd.function import ArrayFunction, linear_map, linear_op_backward_graph
+from ..autograd.function import ArrayFunction, BareCtx, linear_map, linear_op_backward_graph
 from .._tensor import Tensor, _wrap
 from ._util import norm_dim, norm_dims, shape_arg, fmt_shape
 
@@ -58,6 +58,12 @@ class ViewOf(ArrayFunction):
             g = np.broadcast_to(g, idx.shape)
         out = np.bincount(idx.reshape(-1), weights=g.reshape(-1), minlength=n)
         return out.astype(g.dtype, copy=False).reshape(shape), None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        shape, view_fn = ctx.meta
+        bare = BareCtx(meta=(shape, view_fn))
+        return linear_map(g, lambda a: ViewOf.backward(bare, a)[0], lambda a: np.array(view_fn(a))), None, None
 
 
 # ---------------------------------------------------------------------------- view / reshape
