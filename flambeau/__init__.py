@@ -59,6 +59,7 @@ from . import multiprocessing  # noqa: F401,E402
 from . import profiler  # noqa: F401,E402  (torch.profiler)
 from . import distributions  # noqa: F401,E402  (torch.distributions)
 from . import special, testing, func  # noqa: F401,E402  (torch.special, torch.testing, torch.func)
+from .func import vmap  # noqa: F401,E402  (torch.vmap)
 from .autograd import profiler as _autograd_profiler  # noqa: F401,E402  (torch.autograd.profiler)
 
 is_tensor = lambda obj: isinstance(obj, Tensor)  # noqa: E731

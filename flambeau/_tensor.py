@@ -302,6 +302,20 @@ class Tensor:
         self._hooks[key] = hook
         return _DictHandle(self._hooks, key)
 
+    def register_post_accumulate_grad_hook(self, hook):
+        """Call ``hook(tensor)`` after a backward has accumulated into this leaf's ``.grad`` (an
+        optimizer step inside the backward, for instance)."""
+        if not self._requires_grad:
+            raise RuntimeError("cannot register a hook on a tensor that doesn't require gradient")
+        if self.grad_fn is not None:
+            raise RuntimeError("post accumulate grad hooks cannot be registered on non-leaf tensors")
+        from .autograd.engine import PostAccumulateKey
+        if self._hooks is None:
+            self._hooks = {}
+        key = PostAccumulateKey()
+        self._hooks[key] = hook
+        return _DictHandle(self._hooks, key)
+
     # ------------------------------------------------------------------ conversion
     def numpy(self, *, force=False):
         if self._requires_grad and not force:

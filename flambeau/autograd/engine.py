@@ -256,7 +256,9 @@ def _run(roots, retain_graph, capture, graph):
     for t, g in leaf_grads.values():
         hooks = t._hooks
         if hooks:
-            for h in list(hooks.values()):
+            for k, h in list(hooks.items()):
+                if type(k) is PostAccumulateKey:
+                    continue
                 r = h(_wrap(g))
                 if r is not None:
                     g = r if graph else r._data
@@ -343,6 +345,22 @@ def _accumulate_grad(t, g, handed):
     else:
         cur._data += g
         cur._version[0] += 1
+    _post_accumulate(t)
+
+
+class PostAccumulateKey:
+    """Marks a leaf's post-accumulate-grad hook in ``Tensor._hooks`` (the other entries are
+    gradient hooks)."""
+
+    __slots__ = ()
+
+
+def _post_accumulate(t):
+    hooks = t._hooks
+    if hooks:
+        for k, h in list(hooks.items()):
+            if type(k) is PostAccumulateKey:
+                h(t)
 
 
 def _accumulate_grad_graph(t, g, handed):
@@ -358,6 +376,7 @@ def _accumulate_grad_graph(t, g, handed):
         t._grad = g.clone()  # .grad owns its memory: never the caller's tensor (PyTorch clones too)
     else:
         t._grad = cur + g
+    _post_accumulate(t)
 
 
 # imported last: Node_ is the class the walk above recognises as a graph node

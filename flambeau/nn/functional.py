@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 
 from .._tensor import Tensor, _wrap
-from ..autograd.function import ArrayFunction
+from ..autograd.function import ArrayFunction, BareCtx, linear_map
 from ..autograd.grad_mode import no_grad
 from ..ops import inplace as _inplace
 from ..ops._util import fmt_shape
@@ -75,6 +75,14 @@ class PadConstant(ArrayFunction):
         cropped = [(s.start, ctx.in_shape[i] - s.stop) for i, s in enumerate(ctx.crop)]
         return np.pad(inner, cropped)
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        # linear (affine: the constant does not depend on x): the transposed map and its adjoint,
+        # the zero-padding forward
+        crop, grow = ctx.crop, ctx.grow
+        bare = BareCtx(crop=crop, grow=grow, in_shape=ctx.in_shape)
+        return linear_map(g, lambda a: PadConstant.backward(bare, a), lambda a: np.pad(a[crop], grow))
+
 
 class PadIndexed(ArrayFunction):
     """reflect / replicate / circular padding as a gather along each padded axis; the backward
@@ -98,6 +106,11 @@ class PadIndexed(ArrayFunction):
             np.add.at(np.moveaxis(acc, axis, 0), idx, np.moveaxis(g, axis, 0))
             g = acc
         return g
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        bare = BareCtx(maps=ctx.maps, in_shape=ctx.in_shape)
+        return linear_map(g, lambda a: PadIndexed.backward(bare, a), lambda a: PadIndexed.forward(bare, a, ctx.maps))
 
 
 def _pad_index(n, before, after, mode):
@@ -279,6 +292,25 @@ class EmbeddingLookup(ArrayFunction):
             gw[ctx.padding_idx] = 0  # the padding row never learns
         return gw, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        idx, num, padding_idx, scale = ctx.idx, ctx.num, ctx.padding_idx, ctx.scale
+        bare = BareCtx(idx=idx, num=num, padding_idx=padding_idx, scale=scale)
+
+        # the exact adjoint of backward (with scale_grad_by_freq PyTorch's double backward
+        # gathers the rows without the 1/count scaling)
+        def rows(a):
+            if padding_idx is not None:
+                a = a.copy()
+                a[padding_idx] = 0
+            r = a[idx]
+            if scale:
+                flat = idx.reshape(-1)
+                counts = np.bincount(flat, minlength=num)[flat].reshape(idx.shape)
+                r = r / counts[..., None].astype(a.dtype)
+            return r
+        return linear_map(g, lambda a: EmbeddingLookup.backward(bare, a)[0], rows), None
+
 
 def embedding(input, weight, padding_idx=None, max_norm=None, norm_type=2.0, scale_grad_by_freq=False,
               sparse=False):
@@ -394,7 +426,7 @@ from ..ops.norm import batch_norm, group_norm, instance_norm, local_response_nor
 from .attention import scaled_dot_product_attention, multi_head_attention_forward  # noqa: E402,F401
 from .functional_extra import (  # noqa: E402,F401
     pixel_shuffle, pixel_unshuffle, channel_shuffle, native_channel_shuffle, affine_grid, grid_sample,
-    gumbel_softmax, rrelu, rrelu_, lp_pool1d, lp_pool2d, lp_pool3d, max_unpool1d, max_unpool2d,
+    gumbel_softmax, rrelu, rrelu_, lp_pool1d, lp_pool2d, lp_pool3d, max_unpool1d, max_unpool2d, max_unpool3d,
     triplet_margin_loss, poisson_nll_loss, multilabel_margin_loss, feature_alpha_dropout, adaptive_avg_pool3d,
     embedding_bag, dropout3d, triplet_margin_with_distance_loss)
 from ..ops.ctc import ctc_loss  # noqa: E402,F401

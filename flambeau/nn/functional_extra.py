@@ -15,8 +15,8 @@ import warnings
 
 import numpy as np
 
-from .._tensor import Tensor
-from ..autograd.function import ArrayFunction
+from .._tensor import Tensor, _wrap
+from ..autograd.function import ArrayFunction, linear_map
 from ..ops import inplace as _inplace
 from ..ops import pool as _P
 from ..ops._util import fmt_shape
@@ -25,7 +25,7 @@ from .. import random as _random
 
 __all__ = ["pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "native_channel_shuffle", "affine_grid",
            "grid_sample", "gumbel_softmax", "rrelu", "rrelu_", "lp_pool1d", "lp_pool2d", "lp_pool3d",
-           "max_unpool1d", "max_unpool2d", "triplet_margin_loss", "poisson_nll_loss", "multilabel_margin_loss",
+           "max_unpool1d", "max_unpool2d", "max_unpool3d", "triplet_margin_loss", "poisson_nll_loss", "multilabel_margin_loss",
            "feature_alpha_dropout", "adaptive_avg_pool3d", "GridSample", "GridSample3d", "RReLUWithNoise",
            "MaxUnpool", "MultilabelMargin", "embedding_bag", "dropout3d", "triplet_margin_with_distance_loss"]
 
@@ -436,6 +436,10 @@ class RReLUWithNoise(ArrayFunction):
     def backward(ctx, g):
         return g * ctx.noise, None, None, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        return g * _wrap(ctx.noise), None, None, None
+
 
 def _rrelu(input, lower, upper, training):
     if input._data.dtype.kind != "f":
@@ -503,6 +507,17 @@ class MaxUnpool(ArrayFunction):
         gf = g.reshape(ctx.idf.shape[0], -1)
         return np.take_along_axis(gf, ctx.idf, axis=1).reshape(ctx.x_shape), None, None
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        idf, x_shape, out_shape = ctx.idf, ctx.x_shape, g.shape
+
+        def scatter(a):
+            out = np.zeros((idf.shape[0], int(np.prod(out_shape)) // idf.shape[0]), a.dtype)
+            np.put_along_axis(out, idf, a.reshape(idf.shape), axis=1)
+            return out.reshape(out_shape)
+        return linear_map(g, lambda a: np.take_along_axis(a.reshape(idf.shape[0], -1), idf, axis=1).reshape(x_shape),
+                          scatter), None, None
+
 
 def _ntuple(v, n):
     if isinstance(v, (tuple, list)):
@@ -565,6 +580,16 @@ def max_unpool2d(input, indices, kernel_size, stride=None, padding=0, output_siz
     p = _ntuple(padding, 2)
     out = _unpool_output_size(input, k, s, p, output_size)
     return _max_unpool(input, indices, out, 2)
+
+
+def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_size=None):
+    """``F.max_unpool3d``: the partial inverse of ``max_pool3d(return_indices=True)`` (indices flat
+    over D_out * H_out * W_out)."""
+    k = _ntuple(kernel_size, 3)
+    s = _ntuple(stride, 3) if stride is not None else k
+    p = _ntuple(padding, 3)
+    out = _unpool_output_size(input, k, s, p, output_size)
+    return _max_unpool(input, indices, out, 3)
 
 
 # ---------------------------------------------------------------------------- losses
@@ -652,6 +677,14 @@ class MultilabelMargin(ArrayFunction):
         rows = np.broadcast_to(np.arange(N)[:, None], ctx.yc.shape)
         np.add.at(gx, (rows, ctx.yc), -d.sum(axis=2))                # - for the target y_j
         return gx.astype(dt, copy=False), None, None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        # piecewise linear in x: the gradient is g times constant per-sample coefficients
+        gd = g._data
+        ones = np.ones(gd.shape, gd.dtype)
+        k = _wrap(MultilabelMargin.backward(ctx, ones)[0])
+        return (g.unsqueeze(1) if ctx.reduction == "none" else g) * k, None, None
 
 
 def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):

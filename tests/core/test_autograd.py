@@ -387,3 +387,34 @@ def test_grad_owns_its_memory():
     z.backward(up)
     up.add_(5)
     assert z.grad.tolist() == [1., 1., 1.]
+
+
+def test_post_accumulate_grad_hook_matches_torch():
+    """The hook sees the accumulated .grad after each backward; an optimizer step inside the
+    backward (PyTorch's 'optimizer in backward' recipe) gives the same weights."""
+    import torch
+    res = []
+    for lib in (flambeau, torch):
+        w = lib.tensor([1.0, 2.0], requires_grad=True)
+        seen = []
+        h = w.register_post_accumulate_grad_hook(lambda t: seen.append(t.grad.clone()))
+        (w * 3).sum().backward()
+        (w * w).sum().backward()
+        h.remove()
+        (w * w).sum().backward()
+        lin = lib.nn.Linear(3, 1)
+        with lib.no_grad():
+            lin.weight.fill_(0.5)
+            lin.bias.fill_(0.0)
+        opts = {p: lib.optim.SGD([p], lr=0.1) for p in lin.parameters()}
+        for p in lin.parameters():
+            def step(t, o=opts[p]):
+                o.step()
+                o.zero_grad()
+            p.register_post_accumulate_grad_hook(step)
+        lin(lib.ones(2, 3)).sum().backward()
+        res.append([s.tolist() for s in seen] + [w.grad.tolist(), lin.weight.tolist(), lin.bias.tolist()])
+        with pytest.raises(RuntimeError, match="non-leaf"):
+            (w * 2).register_post_accumulate_grad_hook(lambda t: None)
+    np.testing.assert_allclose(np.concatenate([np.ravel(v) for v in res[0]]),
+                               np.concatenate([np.ravel(v) for v in res[1]]), rtol=1e-6)

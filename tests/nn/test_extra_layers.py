@@ -312,6 +312,17 @@ def test_max_unpool1d(batched):
     assert repr(M.MaxUnpool2d(2)) == repr(torch.nn.MaxUnpool2d(2))
 
 
+@pytest.mark.parametrize("batched", [True, False])
+def test_max_unpool3d(batched):
+    x = rand(*(((2,) if batched else ()) + (3, 5, 6, 4)), dtype=np.float64, seed=24)
+
+    def fn(lib, a):
+        y, idx = lib.nn.functional.max_pool3d(a, 2, 2, return_indices=True)
+        return _mods(lib).MaxUnpool3d(2)(y, idx, output_size=a.shape[-3:])
+    check(fn, x)
+    assert repr(M.MaxUnpool3d(2, 1)) == repr(torch.nn.MaxUnpool3d(2, 1))
+
+
 def test_max_unpool_errors():
     xt = torch.randn(1, 1, 4, 4)
     yt, it = torch.nn.functional.max_pool2d(xt, 2, return_indices=True)

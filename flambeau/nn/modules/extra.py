@@ -12,7 +12,7 @@ from .module import Module
 __all__ = ["ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ConstantPad1d", "ConstantPad2d", "ConstantPad3d",
            "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d",
            "ReplicationPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d", "PixelShuffle", "PixelUnshuffle",
-           "ChannelShuffle", "RReLU", "LPPool1d", "LPPool2d", "LPPool3d", "MaxUnpool1d", "MaxUnpool2d",
+           "ChannelShuffle", "RReLU", "LPPool1d", "LPPool2d", "LPPool3d", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d",
            "AdaptiveAvgPool3d", "TripletMarginLoss", "PoissonNLLLoss", "MultiLabelMarginLoss", "CTCLoss", "EmbeddingBag",
            "Dropout3d", "FeatureAlphaDropout", "CosineSimilarity", "PairwiseDistance", "TripletMarginWithDistanceLoss"]
 
@@ -265,6 +265,12 @@ class MaxUnpool2d(_MaxUnpoolNd):
     """``nn.MaxUnpool2d(kernel_size, stride=None, padding=0)``."""
     _n = 2
     _fn = staticmethod(FE.max_unpool2d)
+
+
+class MaxUnpool3d(_MaxUnpoolNd):
+    """``nn.MaxUnpool3d(kernel_size, stride=None, padding=0)``."""
+    _n = 3
+    _fn = staticmethod(FE.max_unpool3d)
 
 
 class AdaptiveAvgPool3d(Module):
