@@ -71,9 +71,13 @@ def _unflatten(leaves, spec):
 # ---------------------------------------------------------------------------- derivatives
 def _argnums(argnums, nargs, fname):
     single = isinstance(argnums, int)
-    nums = (argnums,) if single else tuple(argnums)
+    if not single and not isinstance(argnums, tuple):
+        raise RuntimeError(f"{fname}: argnums must be int or Tuple[int, ...], got: {type(argnums).__name__}")
+    nums = (argnums,) if single else argnums
     if not nums:
         raise RuntimeError(f"{fname}: argnums must be non-empty")
+    if len(set(a % nargs if isinstance(a, int) and nargs else a for a in nums)) != len(nums):
+        raise RuntimeError(f"{fname}: argnums elements must be unique, got {argnums}")
     for a in nums:
         if not isinstance(a, int) or not -nargs <= a < nargs:
             raise RuntimeError(f"{fname}: Got argnums={argnums}, but only {nargs} positional inputs")
@@ -88,22 +92,51 @@ def _lift(t):
     return t.detach().requires_grad_(True)
 
 
-def _detach_unless(tree, keep):
-    if keep:
-        return tree
+def _depends_on_outside(t, internal):
+    """Whether ``t``'s graph reaches a tensor that requires grad outside this transform: an
+    argument that an outer transform (or the caller) differentiates, or a tensor ``func`` read
+    from its closure. ``internal``: ids of the transform's own leaves."""
+    if not t.requires_grad:
+        return False
+    if t.grad_fn is None:
+        return id(t) not in internal
+    stack, seen = [t.grad_fn], set()
+    while stack:
+        n = stack.pop()
+        if id(n) in seen:
+            continue
+        seen.add(id(n))
+        for e in n._next:
+            if e is None:
+                continue
+            if isinstance(e[0], Tensor):
+                if id(e[0]) not in internal:
+                    return True
+            else:
+                stack.append(e[0])
+    return False
+
+
+def _unwrap(tree, internal, enabled):
+    """The transform's results as torch.func returns them: each Tensor keeps its graph only if
+    it depends on something differentiated outside the transform (and grad mode was on)."""
     leaves, spec = _flatten(tree)
     if not leaves:
         return tree
-    return _unflatten([t.detach() for t in leaves], spec)
+    return _unflatten([t if enabled and _depends_on_outside(t, internal) else t.detach() for t in leaves], spec)
 
 
-def _grads(outputs, inputs, cotangents):
+def _internal(*groups):
+    return {id(t) for g in groups for t in g}
+
+
+def _grads(outputs, inputs, cotangents, create_graph=True):
     from .autograd import grad as _g
     from ._creation import zeros_like
     pairs = [(o, c) for o, c in zip(outputs, cotangents) if o.requires_grad]
     if not pairs:
         return [zeros_like(t) for t in inputs]
-    gs = _g([o for o, _ in pairs], inputs, [c for _, c in pairs], retain_graph=True, create_graph=True,
+    gs = _g([o for o, _ in pairs], inputs, [c for _, c in pairs], retain_graph=True, create_graph=create_graph,
             allow_unused=True)
     return [zeros_like(t) if g is None else g for g, t in zip(gs, inputs)]
 
@@ -115,6 +148,8 @@ def _lift_args(args, nums):
     flat, specs, outer = [], [], False
     for a in nums:
         leaves, spec = _flatten(args[a])
+        if not leaves or (spec is not None and spec[0] == "leaf"):
+            raise ValueError(f"Thing passed to transform API must be Tensor, got {type(args[a]).__name__}")
         outer = outer or any(t.requires_grad for t in leaves)
         lifted = [_lift(t) for t in leaves]
         args[a] = _unflatten(lifted, spec)
@@ -136,7 +171,8 @@ def grad_and_value(func, argnums=0, has_aux=False):
     """``func``'s gradient with respect to the arguments ``argnums`` and its value:
     ``(gradient, value)``, or ``(gradient, (value, aux))`` with ``has_aux``."""
     def wrapper(*args, **kwargs):
-        from .autograd.grad_mode import enable_grad
+        from .autograd.grad_mode import enable_grad, is_grad_enabled
+        enabled = is_grad_enabled()
         single, nums = _argnums(argnums, len(args), "grad_and_value")
         with enable_grad():
             args, flat, specs, outer = _lift_args(args, nums)
@@ -155,13 +191,13 @@ def grad_and_value(func, argnums=0, has_aux=False):
                                    f"tensor with {out.ndim} dims. Maybe you wanted to use the vjp or jacrev APIs "
                                    "instead?")
             from ._creation import ones_like
-            gs = _grads([out], [t for leaves in flat for t in leaves], [ones_like(out)])
+            gs = _grads([out], [t for leaves in flat for t in leaves], [ones_like(out)], create_graph=enabled)
         res = _per_arg(gs, flat, specs)
-        g = res[0] if single else tuple(res)
-        g = _detach_unless(g, outer)
-        value = out if outer else out.detach()
+        internal = _internal(*flat)
+        g = _unwrap(res[0] if single else tuple(res), internal, enabled)
+        value = _unwrap(out, internal, enabled)
         if has_aux:
-            return g, (value, _detach_unless(aux, outer))
+            return g, (value, _unwrap(aux, internal, enabled))
         return g, value
     return wrapper
 
@@ -180,18 +216,22 @@ def grad(func, argnums=0, has_aux=False):
 def vjp(func, *primals, has_aux=False):
     """``(func(*primals), vjp_fn)``; ``vjp_fn(cotangents)`` returns one gradient per primal
     (a tuple), and may be called several times."""
-    from .autograd.grad_mode import enable_grad
+    from .autograd.grad_mode import enable_grad, is_grad_enabled
+    enabled = is_grad_enabled()
     with enable_grad():
         args, lifted, specs, outer = _lift_args(primals, range(len(primals)))
         out = func(*args)
         aux = None
         if has_aux:
-            out, aux = out
+            out, aux = _split_aux(out, "vjp")
     out_leaves, out_spec = _flatten(out)
     flat_in = [t for l in lifted for t in l]
 
     def vjp_fn(cotangents):
         cots, cspec = _flatten(cotangents)
+        if cspec != out_spec and not (cspec is None and out_spec is None):
+            raise RuntimeError("Expected pytree structure of cotangents to be the same as pytree structure of "
+                               "outputs to the function")
         if len(cots) != len(out_leaves):
             raise RuntimeError(f"Expected pytree structure of cotangents to be the same as pytree structure of "
                                f"outputs to the function ({len(out_leaves)} tensors), got {len(cots)}")
@@ -199,23 +239,38 @@ def vjp(func, *primals, has_aux=False):
             if tuple(c.shape) != tuple(o.shape):
                 raise RuntimeError(f"Mismatch in shape: grad_output has a shape of {list(c.shape)} and output has a "
                                    f"shape of {list(o.shape)}.")
+        now = is_grad_enabled()
         with enable_grad():
-            gs = _grads(out_leaves, flat_in, cots)
+            gs = _grads(out_leaves, flat_in, cots, create_graph=now)
         res = _per_arg(gs, lifted, specs)
-        keep = outer or any(c.requires_grad for c in cots)
-        return tuple(_detach_unless(r, keep) for r in res)
-    value = _detach_unless(out, outer)
+        return tuple(_unwrap(r, internal, now) for r in res)
+    internal = _internal(flat_in)
+    vjp_fn.internal = internal      # for jvp, which differentiates vjp_fn's results again
+    value = _unwrap(out, internal, enabled)
     if has_aux:
-        return value, vjp_fn, _detach_unless(aux, outer)
+        return value, vjp_fn, _unwrap(aux, internal, enabled)
     return value, vjp_fn
+
+
+def _split_aux(out, fname):
+    if not (isinstance(out, tuple) and len(out) == 2):
+        raise RuntimeError(f"{fname}(f, ...): output of function f should be a tuple: (output, aux) if has_aux is "
+                           "True")
+    return out
 
 
 def jvp(func, primals, tangents, *, strict=False, has_aux=False):
     """``(func(*primals), J @ tangents)``: forward-mode values, by the double-vjp trick
     (J v = d/du <u, J v> ... = the gradient in u of u^T J, contracted with v)."""
-    from .autograd.grad_mode import enable_grad
+    from .autograd.grad_mode import enable_grad, is_grad_enabled
     from ._creation import zeros_like
-    primals, tangents = tuple(primals), tuple(tangents)
+    if not isinstance(primals, tuple):
+        raise RuntimeError(f"jvp(f, primals, tangents): Expected primals to be a tuple. E.g. it should be valid to "
+                           f"call f(*primals). Got {type(primals).__name__}")
+    if not isinstance(tangents, tuple):
+        raise RuntimeError(f"jvp(f, primals, tangents): Expected tangents to be a tuple, got "
+                           f"{type(tangents).__name__}")
+    enabled = is_grad_enabled()
     if len(primals) != len(tangents):
         raise RuntimeError(f"jvp(f, primals, tangents): Expected primals and tangents to have the same length, "
                            f"got {len(primals)} and {len(tangents)}")
@@ -230,13 +285,12 @@ def jvp(func, primals, tangents, *, strict=False, has_aux=False):
         pairs = [(g, t) for g, t in zip(g_flat, t_flat) if g.requires_grad]
         if pairs:
             from .autograd import grad as _g
-            jv = _g([g for g, _ in pairs], us, [t for _, t in pairs], allow_unused=True,
-                    create_graph=any(t.requires_grad for t in out_leaves))
+            jv = _g([g for g, _ in pairs], us, [t for _, t in pairs], allow_unused=True, create_graph=enabled)
             jv = [zeros_like(o) if j is None else j for j, o in zip(jv, out_leaves)]
         else:
             jv = [zeros_like(o) for o in out_leaves]
-    keep = any(t.requires_grad for t in out_leaves)
-    jv = _detach_unless(_unflatten(jv, out_spec), keep)
+    # J v depends on the tangents as well: a tangent that requires grad keeps it differentiable
+    jv = _unwrap(_unflatten(jv, out_spec), _internal(us) | vjp_fn.internal, enabled)
     if has_aux:
         return out, jv, res[2]
     return out, jv
@@ -246,16 +300,17 @@ def jacrev(func, argnums=0, *, has_aux=False, chunk_size=None, _preallocate_and_
     """The Jacobian of ``func`` w.r.t. ``argnums``: ``output.shape + input.shape`` for each
     (output, input) pair, one reverse pass per output element."""
     def wrapper(*args, **kwargs):
-        from .autograd.grad_mode import enable_grad
+        from .autograd.grad_mode import enable_grad, is_grad_enabled
         from ._creation import zeros
         from . import stack
+        enabled = is_grad_enabled()
         single, nums = _argnums(argnums, len(args), "jacrev")
         with enable_grad():
             args, flat, specs, outer = _lift_args(args, nums)
             out = func(*args, **kwargs)
             aux = None
             if has_aux:
-                out, aux = out
+                out, aux = _split_aux(out, "jacrev")
             out_leaves, out_spec = _flatten(out)
             ins = [t for l in flat for t in l]
             per_out = []
@@ -265,16 +320,17 @@ def jacrev(func, argnums=0, *, has_aux=False, chunk_size=None, _preallocate_and_
                 for m in range(n):
                     e = np.zeros(n, o._data.dtype)
                     e[m] = 1
-                    gs = _grads([o], ins, [Tensor._make(e.reshape(tuple(o.shape)))])
+                    gs = _grads([o], ins, [Tensor._make(e.reshape(tuple(o.shape)))], create_graph=enabled)
                     for k, g in enumerate(gs):
                         rows[k].append(g)
                 jac = [stack(r).reshape(tuple(o.shape) + tuple(t.shape)) if r else
                        zeros(tuple(o.shape) + tuple(t.shape), dtype=t.dtype) for r, t in zip(rows, ins)]
                 res = _per_arg(jac, flat, specs)
                 per_out.append(res[0] if single else tuple(res))
-        result = _detach_unless(_unflatten(per_out, out_spec), outer)
+        internal = _internal(*flat)
+        result = _unwrap(_unflatten(per_out, out_spec), internal, enabled)
         if has_aux:
-            return result, _detach_unless(aux, outer)
+            return result, _unwrap(aux, internal, enabled)
         return result
     return wrapper
 
@@ -333,10 +389,9 @@ def functional_call(module, parameter_and_buffer_dicts, args=None, kwargs=None, 
         missing = sorted(k for k in known if k not in values)
         unexpected = sorted(k for k in values if k not in known)
         if missing or unexpected:
-            raise RuntimeError("Error(s) in reparametrizing for " + type(module).__name__ + ":\n\t"
-                               + (f"Missing key(s): {', '.join(repr(k) for k in missing)}." if missing else "")
-                               + (f" Unexpected key(s): {', '.join(repr(k) for k in unexpected)}." if unexpected
-                                  else ""))
+            parts = ([f"Unexpected key(s): {', '.join(repr(k) for k in unexpected)}."] if unexpected else []) + \
+                ([f"Missing key(s): {', '.join(repr(k) for k in missing)}."] if missing else [])
+            raise RuntimeError(f"Error(s) in reparametrizing for {type(module).__name__}:\n\t" + "\n\t".join(parts))
     if args is None:
         args = ()
     elif not isinstance(args, tuple):
@@ -385,80 +440,125 @@ def stack_module_state(models):
     first = type(models[0])
     if not all(type(m) is first for m in models):
         raise RuntimeError("stack_module_state: Expected all models to be of the same class.")
-    params = {k: stack([dict(m.named_parameters())[k].detach() for m in models]).requires_grad_(True)
-              for k, _ in models[0].named_parameters()}
+    params = {}
+    for k, _ in models[0].named_parameters():
+        ps = [dict(m.named_parameters())[k] for m in models]
+        rg = {p.requires_grad for p in ps}
+        if len(rg) > 1:
+            raise RuntimeError(f"stack_module_state: Expected the parameter {k} to require grad in all models or in "
+                               "none of them")
+        params[k] = stack([p.detach() for p in ps]).requires_grad_(rg.pop())
     buffers = {k: stack([dict(m.named_buffers())[k].detach() for m in models])
                for k, _ in models[0].named_buffers()}
     return params, buffers
 
 
 # ---------------------------------------------------------------------------- vmap
-def _dims_for(in_dims, args):
-    if isinstance(in_dims, int) or in_dims is None:
-        return [in_dims] * len(args)
-    in_dims = tuple(in_dims)
-    if len(in_dims) != len(args):
-        raise ValueError(f"vmap(f, in_dims={in_dims}, ...)(<inputs>): in_dims is not compatible with the structure "
-                         f"of `inputs`. in_dims has structure of length {len(in_dims)} but inputs has {len(args)}.")
-    return list(in_dims)
+def _prefix(dims, tree, what):
+    """One dim per Tensor of ``tree``: ``dims`` is an int/None for the whole tree, or a tuple,
+    list or dict that follows the tree's structure down to where it holds an int/None."""
+    if dims is None or isinstance(dims, int):
+        return [dims] * len(_flatten(tree)[0])
+    if isinstance(dims, (tuple, list)) and isinstance(tree, (tuple, list)) and len(dims) == len(tree):
+        return [d for sub_d, sub_t in zip(dims, tree) for d in _prefix(sub_d, sub_t, what)]
+    if isinstance(dims, dict) and isinstance(tree, dict) and dims.keys() == tree.keys():
+        return [d for k in tree for d in _prefix(dims[k], tree[k], what)]
+    raise ValueError(f"vmap: {what}={dims!r} is not compatible with the structure of the "
+                     f"{'inputs' if what == 'in_dims' else 'outputs'}: it must be an int or None, or follow "
+                     "their (tuple / list / dict) structure")
 
 
 def vmap(func, in_dims=0, out_dims=0, randomness="error", *, chunk_size=None):
-    """``func`` over a batch dimension of its arguments (``in_dims``: one int or None per
-    argument, applied to every Tensor inside it), results stacked along ``out_dims``.
+    """``func`` over a batch dimension of its arguments, results stacked along ``out_dims``.
+
+    ``in_dims``: an int or None for all arguments, or one per argument, itself an int/None or a
+    structure following that argument's pytree; ``out_dims`` likewise for the outputs (None: an
+    output that does not depend on the batch, returned once).
 
     Runs ``func`` once per batch element. ``randomness``: ``'error'`` refuses a ``func`` that
     draws random numbers, ``'same'`` gives every element the same draws, ``'different'`` its own.
+    An in-place change of an input that is not mapped over is refused (it would happen once per
+    element).
     """
     if randomness not in ("error", "same", "different"):
         raise RuntimeError(f"Only allowed values for randomness are 'error', 'different', or 'same'. Got "
                            f"{randomness}")
+    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size <= 0):
+        raise ValueError(f"vmap: chunk_size should be None or greater than 0. (got {chunk_size})")
 
     def wrapper(*args, **kwargs):
         from . import stack, random as _random
-        dims = _dims_for(in_dims, args)
+        from ._creation import zeros
+        if not args:
+            raise ValueError(f"vmap({getattr(func, '__name__', 'func')})(<inputs>): got no inputs. Maybe you "
+                             "forgot to add inputs, or you are trying to vmap over a function with no inputs.")
+        if isinstance(in_dims, (tuple, list)) and len(in_dims) != len(args):
+            raise ValueError(f"vmap(f, in_dims={in_dims}, ...)(<inputs>): in_dims is not compatible with the "
+                             f"structure of `inputs`. in_dims has structure of length {len(in_dims)} but inputs "
+                             f"has {len(args)}.")
+        leaves, spec = _flatten(tuple(args))
+        dims = _prefix(in_dims if isinstance(in_dims, (int, type(None))) else tuple(in_dims), tuple(args),
+                       "in_dims")
         size = None
-        for a, d in zip(args, dims):
+        for t, d in zip(leaves, dims):
             if d is None:
                 continue
-            for t in _flatten(a)[0]:
-                dd = d % t.ndim if t.ndim else d
-                if t.ndim == 0 or not -t.ndim <= d < t.ndim:
-                    raise ValueError(f"vmap: Tried to map over dim {d} of a tensor of {t.ndim} dims (shape "
-                                     f"{list(t.shape)})")
-                n = t.shape[dd]
-                if size is not None and n != size:
-                    raise ValueError(f"vmap: Expected all tensors to have the same size in the mapped dimension, got "
-                                     f"sizes {size} and {n} for the mapped dimension")
-                size = n
+            if not -t.ndim <= d < t.ndim or t.ndim == 0:
+                raise ValueError(f"vmap: Tried to map over dim {d} of a tensor of {t.ndim} dims (shape "
+                                 f"{list(t.shape)})")
+            n = t.shape[d % t.ndim]
+            if size is not None and n != size:
+                raise ValueError(f"vmap: Expected all tensors to have the same size in the mapped dimension, got "
+                                 f"sizes {size} and {n} for the mapped dimension")
+            size = n
         if size is None:
             raise ValueError("vmap(f, in_dims=..., ...)(<inputs>): at least one input must be mapped over "
                              "(in_dims is None for all of them)")
+        unmapped = [(t, t._version[0]) for t, d in zip(leaves, dims) if d is None]
+
+        def call(pick):
+            out = func(*_unflatten([t if d is None else pick(t, d % t.ndim) for t, d in zip(leaves, dims)], spec),
+                       **kwargs)
+            for t, v in unmapped:
+                if t._version[0] != v:
+                    raise RuntimeError("vmap: an in-place operation changed an input that is not mapped over "
+                                       "(in_dims None); it would be applied once per batch element. Map over it, or "
+                                       "clone it inside the function.")
+            return out
+
         state = _random.get_rng_state()
+        if size == 0:   # one call on zeros shaped like an element, for the outputs' shapes
+            one = call(lambda t, d: zeros(tuple(t.shape[:d]) + tuple(t.shape[d + 1:]), dtype=t.dtype))
+            outs, ospec = _flatten(one)
+            odims = _prefix(out_dims, one, "out_dims")
+            return _unflatten([o if od is None else o.unsqueeze(od).narrow(od, 0, 0) for o, od in zip(outs, odims)],
+                              ospec)
         results = []
         for b in range(size):
             if randomness == "same":
                 _random.set_rng_state(state)
-            sliced = []
-            for a, d in zip(args, dims):
-                if d is None:
-                    sliced.append(a)
-                    continue
-                leaves, spec = _flatten(a)
-                sliced.append(_unflatten([t.select(d % t.ndim, b) for t in leaves], spec))
             before = _random.get_rng_state() if randomness == "error" else None
-            out = func(*sliced, **kwargs)
+            out = call(lambda t, d: t.select(d, b))
             if before is not None and not np.array_equal(before.numpy(), _random.get_rng_state().numpy()):
                 raise RuntimeError("vmap: called random operation while in randomness error mode. Please either "
                                    "use the 'same' or 'different' randomness flags on vmap or perform the randomness "
                                    "operation out of vmap")
             results.append(out)
-        leaves0, spec = _flatten(results[0])
-        if spec is not None and spec[0] == "leaf":
+        outs0, ospec = _flatten(results[0])
+        if (ospec is not None and ospec[0] == "leaf") or _has_non_tensor(results[0]):
             raise ValueError(f"vmap: `{getattr(func, '__name__', 'func')}` must only return Tensors, got "
                              f"{type(results[0]).__name__}")
+        odims = _prefix(out_dims, results[0], "out_dims")
         columns = list(zip(*(_flatten(r)[0] for r in results)))
-        odims = [out_dims] * len(columns) if isinstance(out_dims, int) else list(out_dims)
-        stacked = [stack(list(col), od) for col, od in zip(columns, odims)]
-        return _unflatten(stacked, spec)
+        return _unflatten([col[0] if od is None else stack(list(col), od) for col, od in zip(columns, odims)], ospec)
     return wrapper
+
+
+def _has_non_tensor(tree):
+    if isinstance(tree, Tensor):
+        return False
+    if isinstance(tree, (tuple, list)):
+        return any(_has_non_tensor(t) for t in tree)
+    if isinstance(tree, dict):
+        return any(_has_non_tensor(t) for t in tree.values())
+    return True

@@ -344,7 +344,7 @@ class Slice(ArrayFunction):
     @staticmethod
     def forward(ctx, x, index):
         ctx.meta = (x.shape, x.dtype, index)
-        return x[index]
+        return x[_keep_0d(index)]
 
     @staticmethod
     def backward(ctx, g):
@@ -364,9 +364,18 @@ class Slice(ArrayFunction):
         return linear_map(g, scatter, lambda a: a[index])
 
 
+def _keep_0d(index):
+    """``index`` with a trailing Ellipsis: NumPy then returns a 0-d *view* where integers select a
+    single element (``x[1]`` of a vector), not a scalar copy, so in-place ops through it reach x."""
+    if not isinstance(index, tuple):
+        index = (index,)
+    return index if any(i is Ellipsis for i in index) else index + (Ellipsis,)
+
+
 def _slice_view(input, index):
     out = Slice.apply(input, index)
-    return _as_view(out, input, lambda a: a[index])
+    view_index = _keep_0d(index)
+    return _as_view(out, input, lambda a: a[view_index])
 
 
 def narrow(input, dim, start, length):

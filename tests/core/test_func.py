@@ -183,3 +183,55 @@ def test_vmap_dims_and_randomness():
 
 def test_the_old_stateless_functional_call_is_the_same_function():
     assert flambeau.nn.utils.stateless.functional_call is ff.functional_call
+
+
+def _T(lib, v, rg=False):
+    return lib.tensor(v, dtype=lib.float64, requires_grad=rg)
+
+
+def test_closures_tangents_and_no_grad_keep_or_drop_the_graph_as_torch():
+    for lib, fn in ((flambeau, ff), (torch, tf)):
+        # a tensor read from the closure keeps the gradient differentiable
+        assert fn.grad(lambda x: fn.grad(lambda y: (x * y) ** 2)(_T(lib, 2.0)))(_T(lib, 3.0)).item() == 24.0
+        w = _T(lib, [1.0, 2.0], True)
+        g = fn.grad(lambda x: (w * x * x).sum())(_T(lib, [3.0, 4.0]))
+        assert g.requires_grad
+        g.sum().backward()
+        np.testing.assert_allclose(_np(w.grad), [6.0, 8.0])
+        # the gradient of a jvp with respect to its tangent
+        h = fn.grad(lambda v: fn.jvp(lambda x: x ** 3, (_T(lib, [1.0, 2.0]),), (v,))[1].sum())(_T(lib, [1.0, 1.0]))
+        np.testing.assert_allclose(_np(h), [3.0, 12.0])
+        # under no_grad nothing keeps a graph
+        x = _T(lib, [1.0, 2.0], True)
+        with lib.no_grad():
+            g2, v2 = fn.grad_and_value(lambda a: (a ** 2).sum())(x)
+        assert not g2.requires_grad and not v2.requires_grad
+
+
+def test_vmap_structures_zero_size_and_errors():
+    X = np.arange(6.0).reshape(2, 3)
+    res = []
+    for lib, fn in ((flambeau, ff), (torch, tf)):
+        A = lib.from_numpy(X.copy())
+        r1 = fn.vmap(lambda d: d["a"] * d["b"].sum(), in_dims=({"a": 0, "b": None},))({"a": A, "b": A})
+        r2 = fn.vmap(lambda p: p[0] + p[1], in_dims=((0, 1),))((A, A.t().contiguous()))
+        r3 = fn.vmap(lambda a: (a * 2, (a + 1, a.sum())), out_dims=(1, (0, 0)))(A)
+        r4 = fn.vmap(lambda a, c: (a * 2, c * 3), in_dims=(0, None), out_dims=(0, None))(A, A[0])
+        r5 = fn.vmap(lambda a: a * 2)(lib.zeros(0, 3, dtype=lib.float64))
+        res.append((r1, r2, r3, r4, r5))
+        with pytest.raises(RuntimeError):
+            fn.vmap(lambda a, b: b.add_(a.sum()), in_dims=(0, None))(A, lib.zeros(1, dtype=lib.float64))
+        with pytest.raises(RuntimeError):
+            fn.vjp(lambda a: a * 2, A, has_aux=True)
+        with pytest.raises(RuntimeError):
+            fn.grad(lambda a, b: (a * b).sum(), argnums=(0, 0))(A, A)
+    _close(res[0], res[1])
+
+
+def test_stack_module_state_keeps_frozen_parameters_frozen():
+    for lib, fn in ((flambeau, ff), (torch, tf)):
+        ms = [lib.nn.Linear(2, 2) for _ in range(2)]
+        for m in ms:
+            m.weight.requires_grad_(False)
+        params, _ = fn.stack_module_state(ms)
+        assert not params["weight"].requires_grad and params["bias"].requires_grad

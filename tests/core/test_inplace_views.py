@@ -286,3 +286,21 @@ def test_gradcheck_inplace():
         y[0] = w[2] * w[0]
         return y
     assert gradcheck(f, rand(4, dtype=np.float64), rand(3, dtype=np.float64, seed=1))
+
+
+def test_integer_index_gives_a_0d_view():
+    """x[1] of a vector is a 0-d view, as in PyTorch: in-place ops through it reach x, and it
+    sees later writes to x."""
+    import torch
+    for lib in (flambeau, torch):
+        x = lib.zeros(3)
+        x[1].fill_(5)
+        x.select(0, 2).add_(1)
+        v = x[0]
+        x[0] = 7
+        assert x.tolist() == [7.0, 5.0, 1.0] and v.item() == 7.0
+        w = lib.ones(2, 3, requires_grad=True)
+        y = w * 2
+        y[1, 2].mul_(3)
+        y.sum().backward()
+        assert w.grad.tolist() == [[2.0, 2.0, 2.0], [2.0, 2.0, 6.0]]
