@@ -16,9 +16,10 @@ from .recipe import DEFAULT_LR, RECIPES, augment_batch, make_scheduler
 
 
 # ---------------------------------------------------------------------------- data
-def _data_root(args):
-    root = args.data_root or os.environ.get("FLAMBEAU_DATA") or "data"
-    return root
+def _data_root(args, cfg=None):
+    """--data-root, else $FLAMBEAU_DATA, else the folder the run was trained from (``--resume``,
+    ``flambeau eval``), else ./data."""
+    return args.data_root or os.environ.get("FLAMBEAU_DATA") or (cfg or {}).get("data_root") or "data"
 
 
 def load_arrays(name, root, train):
@@ -163,9 +164,11 @@ def train(args):
             raise CLIError(f"--threads must be positive, got {threads}")
         flambeau.set_num_threads(threads)
     flambeau.manual_seed(cfg["seed"])
-    root = _data_root(args)
+    root = _data_root(args, cfg if resume else None)
     xtr, ytr, classes = load_arrays(cfg["dataset"], root, train=True)
     xte, yte, _ = load_arrays(cfg["dataset"], root, train=False)
+    if cfg["dataset"] != "digits":
+        cfg["data_root"] = os.path.abspath(root)    # so that --resume and eval find the files again
     if cfg["limit"]:
         xtr, ytr = xtr[:cfg["limit"]], ytr[:cfg["limit"]]
     # per-channel statistics of the training set (MNIST gives the usual 0.1307 / 0.3081)
@@ -371,7 +374,7 @@ def evaluate_run(args):
         model.load_state_dict(flambeau.load(ckpt))
     except RuntimeError as e:
         raise CLIError(f"cannot load {ckpt}: {e}") from None
-    xte, yte, _ = load_arrays(cfg["dataset"], _data_root(args), train=False)
+    xte, yte, _ = load_arrays(cfg["dataset"], _data_root(args, cfg), train=False)
     mean = np.asarray(cfg["mean"], np.float32).reshape(-1, 1, 1)
     std = np.asarray(cfg["std"], np.float32).reshape(-1, 1, 1)
     tta = args.tta if args.tta is not None else cfg.get("tta", False)

@@ -238,3 +238,28 @@ def test_cifar10_resnet9_narrow_smoke_and_eval(tmp_path, capsys):
 def test_width_of_a_model_without_one_is_a_clear_error(tmp_path, capsys):
     assert main(["train", "--model", "mlp", "--width", "8", "--out", str(tmp_path), "--no-progress"]) == 2
     assert "has no width" in capsys.readouterr().err
+
+
+def test_resume_and_eval_find_the_data_folder_again(tmp_path, monkeypatch, capsys):
+    """A run on file datasets records its --data-root: --resume and eval need not repeat it."""
+    import gzip
+    rng = np.random.default_rng(0)
+    data = tmp_path / "mnist-files"
+    data.mkdir()
+    for split, n in (("train", 64), ("t10k", 32)):
+        for kind, magic, arr in (("images-idx3", 2051, rng.integers(0, 256, (n, 28, 28))),
+                                 ("labels-idx1", 2049, rng.integers(0, 10, n))):
+            header = magic.to_bytes(4, "big") + b"".join(int(d).to_bytes(4, "big") for d in arr.shape)
+            with gzip.open(data / f"{split}-{kind}-ubyte.gz", "wb") as f:
+                f.write(header + arr.astype(np.uint8).tobytes())
+    monkeypatch.delenv("FLAMBEAU_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)          # no ./data here
+    assert main(["train", "--dataset", "mnist", "--data-root", str(data), "--model", "linear", "--epochs", "1",
+                 "--schedule", "constant", "--out", str(tmp_path), "--name", "r", "--no-progress",
+                 "--no-figures"]) == 0
+    assert json.loads((tmp_path / "r" / "config.json").read_text())["data_root"] == str(data)
+    assert main(["train", "--resume", str(tmp_path / "r"), "--epochs", "2", "--no-progress", "--no-figures"]) == 0
+    assert [h["epoch"] for h in json.loads((tmp_path / "r" / "metrics.json").read_text())["history"]] == [1, 2]
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "r")]) == 0
+    assert "accuracy" in capsys.readouterr().out
