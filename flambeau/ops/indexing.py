@@ -486,6 +486,45 @@ class ScatterReduce(ArrayFunction):
         gsrc[tuple(slice(0, n) for n in idx.shape)] = gs
         return gx, gsrc
 
+    @staticmethod
+    def backward_graph(ctx, g):
+        # sum, mean, amax, amin: both gradients are g times constants (counts, tie shares), the
+        # source's gathered at the scattered positions: linear maps with a scatter as adjoint
+        x, src, out, axis, idx, reduce, include_self = ctx.meta
+        if reduce == "prod":
+            from ..autograd.function import once_differentiable_result
+            return once_differentiable_result(ctx, [g], ScatterReduce._backward_arrays(ctx, [g._data]))
+        dt = g._data.dtype
+        cx, _ = ScatterReduce.backward(ctx, np.ones(x.shape, dt))          # gx = g * cx
+        full = list(np.indices(idx.shape, sparse=True))
+        full[axis] = idx
+        full = tuple(full)
+        region = tuple(slice(0, n) for n in idx.shape)
+        if reduce == "sum":
+            d, m = np.ones(x.shape, dt), np.ones(idx.shape, dt)
+        elif reduce == "mean":
+            n = np.zeros(x.shape, dt)
+            np.add.at(n, full, 1)
+            d, m = 1 / np.maximum(n + (1 if include_self else 0), 1), np.ones(idx.shape, dt)
+        else:
+            self_is = (x == out).astype(dt)
+            m = (src[region] == out[full]).astype(dt)
+            taken = np.zeros(x.shape, dt)
+            np.add.at(taken, full, m)
+            d = 1 / (self_is + taken)
+
+        def take(a):                        # gs = m * (a * d) at the scattered positions
+            gs = np.zeros(src.shape, a.dtype)
+            gs[region] = m * (a * d)[full]
+            return gs
+
+        def put(b):
+            acc = np.zeros(x.shape, b.dtype)
+            np.add.at(acc, full, m * b[region])
+            return acc * d
+        nx, ns = ctx.needs_input_grad[:2]
+        return (g * _wrap(cx) if nx else None), (linear_map(g, take, put) if ns else None)
+
 
 @_on_0d
 def scatter_reduce(input, dim, index, src, reduce, *, include_self=True):

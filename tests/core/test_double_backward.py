@@ -38,6 +38,8 @@ F32 = dict(rtol=1e-4, atol=1e-5)
 _SKIP = {
     "elementwise.Maximum": "the case has ties, where the gradient jumps (no second derivative)",
     "elementwise.Minimum": "the case has ties, where the gradient jumps (no second derivative)",
+    "indexing.ScatterReduce": "the case includes reduce='prod', first-order only; the sum, mean, amax and amin "
+                              "reductions are checked in test_second_derivatives_match_torch[scatter_reduce]",
 }
 
 TWICE = sorted(k for k in CASES if k in ALL and _backward_graph_of(ALL[k]) is not None)
@@ -398,6 +400,10 @@ _SECOND_ORDER = {
     "masked_fill": lambda lib, x: lib.exp(x).masked_fill(lib.from_numpy(np.eye(4, 6, dtype=bool)), 0.5) * x,
     "scatter": lambda lib, x: lib.zeros(4, 6, dtype=lib.float64).scatter(
         1, lib.from_numpy(np.argsort(np.arange(24).reshape(4, 6) % 5, 1)[:, :3].copy()), x[:, :3] ** 2) * x,
+    "scatter_reduce": lambda lib, x: sum(
+        (x ** 2).scatter_reduce(1, lib.from_numpy(np.array([[0, 1, 0], [2, 2, 1], [5, 3, 3], [4, 4, 0]])),
+                                lib.sin(x[:, :3]) * x[:, 3:], reduce=r, include_self=inc) * x
+        for r in ("sum", "mean", "amax", "amin") for inc in (True, False)),
     "gather": lambda lib, x: lib.gather(x * x, 1, lib.from_numpy(np.array([[0, 5], [1, 1], [3, 2], [4, 0]]))),
     "index_add": lambda lib, x: lib.zeros(3, 6, dtype=lib.float64).index_add(0, lib.from_numpy(_INDEX[:3]),
                                                                              x[:3] ** 2) * x[:3],
