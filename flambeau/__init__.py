@@ -117,3 +117,20 @@ def compile(model=None, **kwargs):
     if model is None:
         return lambda m: m
     return model
+
+
+def _inplace_function(name):
+    def fn(input, *args, **kwargs):
+        return getattr(input, name)(*args, **kwargs)
+    fn.__name__ = fn.__qualname__ = name
+    fn.__doc__ = f"``torch.{name}(input, ...)``: ``input.{name}(...)``, in place."
+    return fn
+
+
+# torch.relu_(x), torch.sigmoid_(x) ...: the functional spelling of the in-place Tensor methods
+for _name in ("abs_", "addmv_", "ceil_", "clamp_", "clamp_max_", "clamp_min_", "clip_", "cos_", "detach_", "erf_",
+              "erfc_", "exp2_", "exp_", "expm1_", "fill_", "floor_", "index_put_", "log10_", "log1p_", "log2_",
+              "log_", "logit_", "neg_", "reciprocal_", "relu_", "round_", "rsqrt_", "sigmoid_", "sin_", "sqrt_",
+              "square_", "tanh_", "trunc_", "xlogy_", "zero_"):
+    globals()[_name] = _inplace_function(_name)
+del _name

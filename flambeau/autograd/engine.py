@@ -359,8 +359,9 @@ def _post_accumulate(t):
     hooks = t._hooks
     if hooks:
         for k, h in list(hooks.items()):
-            if type(k) is PostAccumulateKey:
-                h(t)
+            if type(k) is PostAccumulateKey and h(t) is not None:
+                raise RuntimeError("post accumulate grad hooks cannot return a value: they run after .grad is "
+                                   "set (modify t.grad in place instead)")
 
 
 def _accumulate_grad_graph(t, g, handed):

@@ -19,7 +19,10 @@ from .recipe import DEFAULT_LR, RECIPES, augment_batch, make_scheduler
 def _data_root(args, cfg=None):
     """--data-root, else $FLAMBEAU_DATA, else the folder the run was trained from (``--resume``,
     ``flambeau eval``), else ./data."""
-    return args.data_root or os.environ.get("FLAMBEAU_DATA") or (cfg or {}).get("data_root") or "data"
+    recorded = (cfg or {}).get("data_root")
+    if recorded and not os.path.isdir(recorded):   # a run moved to another machine: ./data as before
+        recorded = None
+    return args.data_root or os.environ.get("FLAMBEAU_DATA") or recorded or "data"
 
 
 def load_arrays(name, root, train):

@@ -297,18 +297,13 @@ class EmbeddingLookup(ArrayFunction):
         idx, num, padding_idx, scale = ctx.idx, ctx.num, ctx.padding_idx, ctx.scale
         bare = BareCtx(idx=idx, num=num, padding_idx=padding_idx, scale=scale)
 
-        # the exact adjoint of backward (with scale_grad_by_freq PyTorch's double backward
-        # gathers the rows without the 1/count scaling)
+        # the rows gathered, as PyTorch's double backward does (no 1/count factor: that belongs
+        # to the first derivative only, and finite differences agree)
         def rows(a):
             if padding_idx is not None:
                 a = a.copy()
                 a[padding_idx] = 0
-            r = a[idx]
-            if scale:
-                flat = idx.reshape(-1)
-                counts = np.bincount(flat, minlength=num)[flat].reshape(idx.shape)
-                r = r / counts[..., None].astype(a.dtype)
-            return r
+            return a[idx]
         return linear_map(g, lambda a: EmbeddingLookup.backward(bare, a)[0], rows), None
 
 

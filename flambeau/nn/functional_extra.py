@@ -511,9 +511,9 @@ class MaxUnpool(ArrayFunction):
     def backward_graph(ctx, g):
         idf, x_shape, out_shape = ctx.idf, ctx.x_shape, g.shape
 
-        def scatter(a):
+        def scatter(a):   # the adjoint of the gather: repeated indices (overlapping windows) add up
             out = np.zeros((idf.shape[0], int(np.prod(out_shape)) // idf.shape[0]), a.dtype)
-            np.put_along_axis(out, idf, a.reshape(idf.shape), axis=1)
+            np.add.at(out, (np.arange(idf.shape[0])[:, None], idf), a.reshape(idf.shape))
             return out.reshape(out_shape)
         return linear_map(g, lambda a: np.take_along_axis(a.reshape(idf.shape[0], -1), idf, axis=1).reshape(x_shape),
                           scatter), None, None

@@ -13,7 +13,7 @@ import math
 import numpy as np
 
 from .._tensor import Tensor, _wrap
-from ..autograd.function import ArrayFunction, graft, recompute_backward
+from ..autograd.function import ArrayFunction, BareCtx, graft, recompute_backward
 from .elementwise import _erf, _sigmoid
 from .inplace import inplace
 from ._util import fmt_shape, norm_dim
@@ -48,25 +48,32 @@ class LeakyRelu(ArrayFunction):
     @staticmethod
     def forward(ctx, x, slope):
         ctx.save_for_backward(x)
+        if x.dtype == np.float16:   # the slope stays float32, as in PyTorch (1e-8 is 0 in float16)
+            ctx.slope = np.float32(slope)
+            return LeakyRelu.forward(BareCtx(), x.astype(np.float32), slope).astype(np.float16)
         ctx.slope = s = x.dtype.type(slope)
-        if 0 < slope <= 1:
+        if 0 < s <= 1:
             # max(x, s x) is the same value (NaN included), and much faster than np.where on a
             # random sign pattern (no data-dependent branch): a DCGAN's activations
-            y = np.multiply(x, s)
+            y = np.multiply(x, s, out=np.empty_like(x))
             return np.maximum(x, y, out=y)
-        with np.errstate(invalid="ignore"):   # inf * 0 is NaN here, as in PyTorch, without a warning
+        with np.errstate(invalid="ignore", over="ignore"):   # inf * 0 is NaN, as in PyTorch, silently
             return np.where(x > 0, x, x * s)
 
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
         s = ctx.slope
+        if g.dtype == np.float16:
+            bare = BareCtx(saved_tensors=(x.astype(np.float32),), slope=s)
+            return LeakyRelu.backward(bare, g.astype(np.float32)).astype(np.float16)
         if 0 < s <= 1:
             # g times (1 where x > 0, else s): the factor is max(x > 0, s), exact in both cases
-            k = np.greater(x, 0).astype(g.dtype)
-            np.maximum(k, s, out=k)
+            k = np.asarray(np.greater(x, 0), dtype=g.dtype)
+            k = np.maximum(k, s, out=np.empty_like(k))
             return np.multiply(g, k, out=k)
-        return np.where(x > 0, g, g * s)  # slope at x == 0, like PyTorch
+        with np.errstate(over="ignore"):
+            return np.where(x > 0, g, g * s)  # slope at x == 0, like PyTorch
 
     @staticmethod
     def backward_graph(ctx, g):

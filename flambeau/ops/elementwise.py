@@ -576,15 +576,28 @@ def _unary(name, fwd, bwd, saves="x", node=None, graph=None):
     return type(name, (ArrayFunction,), attrs)
 
 
+_SIGMOID_TAIL = {np.dtype(np.float32): -80.0, np.dtype(np.float64): -700.0}
+
+
 def _sigmoid(x):
-    # 1 / (1 + exp(-x)) is accurate in both tails: where exp(-x) overflows to inf the result is
-    # 0, as it should be (closer to PyTorch than a two-branch formula, and a third of the passes)
+    # 1 / (1 + exp(-x)): accurate, and a third of the passes of a two-branch formula. Far in the
+    # negative tail exp(-x) overflows (the result would be 0); there sigmoid(x) = exp(x) / (1 +
+    # exp(x)) keeps the tiny (subnormal) values PyTorch gives. float16 is computed in float32.
+    if x.dtype == np.float16:
+        return _sigmoid(x.astype(np.float32)).astype(np.float16)
     with np.errstate(over="ignore"):
         e = np.exp(-x)
     if type(e) is not np.ndarray:   # a 0-d input: NumPy gives a scalar
-        return np.asarray(1 / (1 + e), dtype=x.dtype)
+        e = np.asarray(e)
     e += 1
-    return np.reciprocal(e, out=e).astype(x.dtype, copy=False)
+    r = np.reciprocal(e, out=e).astype(x.dtype, copy=False)
+    cut = _SIGMOID_TAIL.get(x.dtype)
+    if cut is not None and r.size:
+        tail = x < cut
+        if tail.any():
+            t = np.exp(x[tail])
+            r[tail] = t / (1 + t)
+    return r
 
 
 Exp = _unary("Exp", np.exp, lambda g, x, y: g * y, "y", graph=True)

@@ -12,8 +12,9 @@ __all__ = ["Adafactor"]
 
 def _norm2(arr):
     """``arr.norm(2).item()``: the 2-norm of all elements, as a Python float (computed in the
-    array's dtype, as PyTorch does)."""
-    return float(np.sqrt(np.sum(np.multiply(arr, arr))))
+    array's dtype, as PyTorch does; float16 sums in float32, as PyTorch's reduction does)."""
+    acc = np.float32 if arr.dtype == np.float16 else None
+    return float(np.sqrt(np.sum(np.multiply(arr, arr, dtype=acc))))
 
 
 def _mean_square(grad_sq, axis, n):
@@ -21,7 +22,8 @@ def _mean_square(grad_sq, axis, n):
     the norm is rounded before it is squared again, as in PyTorch (which computes the mean of the
     squares this way to avoid a gradient-sized intermediate; here ``grad_sq`` is computed once
     and shared by the row and the column means)."""
-    m = np.sqrt(np.sum(grad_sq, axis=axis, keepdims=True))
+    acc = np.float32 if grad_sq.dtype == np.float16 else None     # no float16 overflow of the sum
+    m = np.sqrt(np.sum(grad_sq, axis=axis, keepdims=True, dtype=acc)).astype(grad_sq.dtype, copy=False)
     np.multiply(m, m, out=m)
     np.divide(m, m.dtype.type(n), out=m)
     return m

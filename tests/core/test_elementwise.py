@@ -563,3 +563,39 @@ def test_grad_fn_names(code):
         r = eval(code)
         name = type(r.grad_fn).__name__ if L is torch else r.grad_fn.name()
         assert name == GRAD_FN[code], (L.__name__, name)
+
+
+def test_sigmoid_and_leaky_relu_tails_and_0d_as_torch():
+    """The fast forms keep PyTorch's values: sigmoid's far negative tail (subnormal in float32,
+    computed in float32 for float16), leaky_relu on 0-d tensors and on ±inf with a slope that
+    rounds to 0 in float16."""
+    import warnings
+    xs = {np.float16: [-15.0, -12.0, -11.5, 0.0, 3.0], np.float32: [-100.0, -90.0, -20.0, 0.0, 20.0, 100.0],
+          np.float64: [-740.0, -710.0, -30.0, 0.0, 40.0]}
+    for dt, vals in xs.items():
+        a = np.array(vals, dt)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            f = flambeau.sigmoid(flambeau.from_numpy(a)).numpy()
+        t = torch.sigmoid(torch.from_numpy(a)).numpy()
+        # below the smallest normal number PyTorch's own functions differ (sigmoid flushes to 0, its
+        # softplus gradient keeps subnormals): flambeau keeps them
+        np.testing.assert_allclose(f, t, rtol=1e-3 if dt == np.float16 else 1e-6, atol=float(np.finfo(dt).tiny))
+    for lib in (flambeau, torch):
+        x = lib.tensor(-1.0, requires_grad=True)
+        y = lib.nn.functional.leaky_relu(x, 0.1)
+        y.backward()
+        assert abs(y.item() + 0.1) < 1e-7 and abs(x.grad.item() - 0.1) < 1e-7
+        z = lib.nn.functional.leaky_relu(lib.tensor([-float("inf"), float("inf")], dtype=lib.float16), 1e-8)
+        assert z.tolist() == [-float("inf"), float("inf")]
+
+
+def test_top_level_in_place_functions():
+    for lib in (flambeau, torch):
+        x = lib.tensor([-1.0, 2.0, 0.5])
+        out = lib.relu_(x)
+        assert out is x
+        lib.sigmoid_(x)
+        lib.clamp_(x, max=0.6)
+        lib.mul(x, 1)        # unchanged
+        np.testing.assert_allclose(x.numpy(), [0.5, 0.6, 0.6], rtol=1e-6)
