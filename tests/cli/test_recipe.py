@@ -263,3 +263,6 @@ def test_resume_and_eval_find_the_data_folder_again(tmp_path, monkeypatch, capsy
     capsys.readouterr()
     assert main(["eval", str(tmp_path / "r")]) == 0
     assert "accuracy" in capsys.readouterr().out
+    data.rename(tmp_path / "data")          # the recorded folder is gone: ./data, as before
+    assert main(["eval", str(tmp_path / "r")]) == 0
+    assert "accuracy" in capsys.readouterr().out
