@@ -296,15 +296,10 @@ class GridSample(ArrayFunction):
                 valid &= ok
                 w = wa if w is None else w * wa
             combos.append((flat, valid, w, [tap[2] for tap in choice], [tap[3] for tap in choice]))
-        xt = np.moveaxis(x.reshape(N, C, -1), 1, 2)              # (N, S, C)
         nidx = np.arange(N).reshape((N,) + (1,) * nd)
-        out = np.zeros((N,) + tuple(outs) + (C,), x.dtype)
-        for flat, valid, w, _, _ in combos:
-            vals = xt[nidx, flat]                                   # (N, *out, C)
-            out += np.where(valid[..., None], vals, x.dtype.type(0)) * w[..., None]
         ctx.combos, ctx.mults, ctx.nidx, ctx.x_shape, ctx.mode = combos, mults, nidx, x.shape, mode
         ctx.save_for_backward(x)
-        return np.ascontiguousarray(np.moveaxis(out, -1, 1))
+        return _sample(x, combos, nidx, outs)
 
     @staticmethod
     def backward(ctx, g):
@@ -336,6 +331,32 @@ class GridSample(ArrayFunction):
         elif ctx.needs_input_grad[1]:
             ggrid = np.zeros(gt.shape[:-1] + (nd,), g.dtype)
         return gx, ggrid, None, None, None
+
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        # with the grid fixed, the input gradient is linear in g (a scatter of the tap weights),
+        # the sampling itself its adjoint; through a grid that requires grad: first order only
+        if ctx.needs_input_grad[1]:
+            from ..autograd.function import once_differentiable_result
+            return once_differentiable_result(ctx, [g], GridSample._backward_arrays(ctx, [g._data]))
+        from ..autograd.function import BareCtx
+        combos, nidx, outs = ctx.combos, ctx.nidx, g.shape[2:]
+        bare = BareCtx(saved_tensors=ctx.saved_tensors, combos=combos, mults=ctx.mults, nidx=nidx,
+                       mode=ctx.mode, needs_input_grad=(True, False))
+        return (linear_map(g, lambda a: GridSample.backward(bare, a)[0], lambda a: _sample(a, combos, nidx, outs)),
+                None, None, None, None)
+
+
+def _sample(x, combos, nidx, outs):
+    """grid_sample's output from the taps: the sum over tap combinations of weight * value."""
+    N, C = x.shape[:2]
+    xt = np.moveaxis(x.reshape(N, C, -1), 1, 2)                   # (N, S, C)
+    out = np.zeros((N,) + tuple(outs) + (C,), x.dtype)
+    for flat, valid, w, _, _ in combos:
+        vals = xt[nidx, flat]                                       # (N, *out, C)
+        out += np.where(valid[..., None], vals, x.dtype.type(0)) * w[..., None]
+    return np.ascontiguousarray(np.moveaxis(out, -1, 1))
 
 
 class GridSample3d(GridSample):

@@ -427,6 +427,9 @@ _SECOND_ORDER = {
         lib.from_numpy(np.array([[0, 2], [2, 3], [1, 2]])), x ** 2, scale_grad_by_freq=True) * x[:3, :2].unsqueeze(2),
     "max_unpool_overlap": lambda lib, x: lib.nn.functional.max_unpool2d(
         *lib.nn.functional.max_pool2d((x ** 3).reshape(1, 1, 4, 6), 3, 1, return_indices=True), 3, 1) * x.reshape(1, 1, 4, 6),
+    "grid_sample": lambda lib, x: lib.nn.functional.grid_sample(
+        (x ** 3).reshape(1, 1, 4, 6), lib.from_numpy(np.random.default_rng(7).uniform(-1.1, 1.1, (1, 3, 5, 2))),
+        align_corners=False) * x[:3, :5].reshape(1, 1, 3, 5),
     "rrelu_eval": lambda lib, x: lib.nn.functional.rrelu(x ** 3, training=False) * x,
     "max_unpool": lambda lib, x: lib.nn.functional.max_unpool2d(
         *lib.nn.functional.max_pool2d((x ** 3).reshape(1, 1, 4, 6), 2, return_indices=True), 2) * x.reshape(1, 1, 4, 6),
