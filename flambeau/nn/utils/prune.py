@@ -313,7 +313,30 @@ class Identity(BasePruningMethod):
         return super().apply(module, name)
 
 
-class RandomUnstructured(BasePruningMethod):
+class _ByScore(BasePruningMethod):
+    """Unstructured pruning of the ``amount`` entries with the lowest score (``_scores``)."""
+
+    PRUNING_TYPE = "unstructured"
+
+    def __init__(self, amount):
+        _validate_pruning_amount_init(amount)
+        self.amount = amount
+
+    def compute_mask(self, t, default_mask):
+        tensor_size = t.nelement()
+        nparams_toprune = _compute_nparams_toprune(self.amount, tensor_size)
+        _validate_pruning_amount(nparams_toprune, tensor_size)
+        mask = default_mask.clone()
+        if nparams_toprune != 0:
+            mask.view(-1)[_smallest_k(self._scores(t).reshape(-1), nparams_toprune)] = 0
+        return mask
+
+    @classmethod
+    def apply(cls, module, name, amount, **kwargs):  # type: ignore[override]
+        return super().apply(module, name, amount=amount, **kwargs)
+
+
+class RandomUnstructured(_ByScore):
     r"""Prune ``amount`` (currently unpruned) entries chosen uniformly at random.
 
     Args:
@@ -321,30 +344,14 @@ class RandomUnstructured(BasePruningMethod):
             [0, 1], rounded to the nearest integer).
     """
 
-    PRUNING_TYPE = "unstructured"
-
-    def __init__(self, amount):
-        _validate_pruning_amount_init(amount)
-        self.amount = amount
-
-    def compute_mask(self, t, default_mask):
-        tensor_size = t.nelement()
-        nparams_toprune = _compute_nparams_toprune(self.amount, tensor_size)
-        _validate_pruning_amount(nparams_toprune, tensor_size)
-        mask = default_mask.clone()
-        if nparams_toprune != 0:
-            # a random score per entry from flambeau's generator, float64 so that ties (which
-            # would bias towards low indices) practically never happen; prune the k lowest
-            prob = _creation.rand(*t.shape, dtype=float64)
-            mask.view(-1)[_smallest_k(prob.view(-1), nparams_toprune)] = 0
-        return mask
-
-    @classmethod
-    def apply(cls, module, name, amount):  # type: ignore[override]
-        return super().apply(module, name, amount=amount)
+    @staticmethod
+    def _scores(t):
+        # a random score per entry from flambeau's generator, float64 so that ties (which would
+        # bias towards low indices) practically never happen; the k lowest are pruned
+        return _creation.rand(*t.shape, dtype=float64)
 
 
-class L1Unstructured(BasePruningMethod):
+class L1Unstructured(_ByScore):
     r"""Prune the ``amount`` (currently unpruned) entries with the smallest absolute value.
 
     Args:
@@ -352,20 +359,9 @@ class L1Unstructured(BasePruningMethod):
             [0, 1], rounded to the nearest integer).
     """
 
-    PRUNING_TYPE = "unstructured"
-
-    def __init__(self, amount):
-        _validate_pruning_amount_init(amount)
-        self.amount = amount
-
-    def compute_mask(self, t, default_mask):
-        tensor_size = t.nelement()
-        nparams_toprune = _compute_nparams_toprune(self.amount, tensor_size)
-        _validate_pruning_amount(nparams_toprune, tensor_size)
-        mask = default_mask.clone()
-        if nparams_toprune != 0:
-            mask.view(-1)[_smallest_k(t.abs().reshape(-1), nparams_toprune)] = 0
-        return mask
+    @staticmethod
+    def _scores(t):
+        return t.abs()
 
     @classmethod
     def apply(cls, module, name, amount, importance_scores=None):  # type: ignore[override]
