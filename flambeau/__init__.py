@@ -25,6 +25,7 @@ from ._creation import (tensor, as_tensor, asarray, from_numpy, zeros, ones, emp
 from .random import Generator, manual_seed, seed, initial_seed, get_rng_state, set_rng_state  # noqa: F401
 from .random import default_generator  # noqa: F401
 from .autograd import no_grad, enable_grad, set_grad_enabled, inference_mode, is_grad_enabled  # noqa: F401
+from .autograd.anomaly_mode import is_anomaly_enabled, is_anomaly_check_nan_enabled  # noqa: F401,E402
 from .ops import (  # noqa: F401
     add, sub, subtract, mul, multiply, div, divide, true_divide, floor_divide, remainder, fmod, pow, neg,
     negative, abs, absolute, exp, exp2, log, log2, log10, log1p, expm1, sqrt, rsqrt, sin, cos, tan, tanh,

@@ -7,6 +7,7 @@ from .function import Function, ArrayFunction, Node, once_differentiable  # noqa
 from .grad_mode import (no_grad, enable_grad, set_grad_enabled, inference_mode,  # noqa: F401
                         is_grad_enabled)
 from .engine import run_backward
+from .anomaly_mode import detect_anomaly, set_detect_anomaly  # noqa: F401
 
 
 def _roots(tensors, grad_tensors, what, graph=False):

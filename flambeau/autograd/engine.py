@@ -152,7 +152,9 @@ def run_backward(roots, retain_graph=False, capture=None, create_graph=False):
 
 def _run(roots, retain_graph, capture, graph):
     from .._tensor import Tensor, _wrap
+    from .grad_mode import state
     call = _call_node_graph if graph else _call_node
+    anomaly = state.anomaly and state.anomaly_check_nan
     if graph:  # hooks receive and return the gradient Tensors themselves
         def _wrap(g):
             return g
@@ -227,6 +229,9 @@ def _run(roots, retain_graph, capture, graph):
                 in_grads = call(node, grads)
             else:
                 in_grads = _call_pruned(call, node, grads, deps, cap_leaves)
+            if anomaly:
+                from .anomaly_mode import check_gradients
+                check_gradients(node, in_grads)
             if not retain_graph:
                 node._release()
         else:

@@ -232,6 +232,9 @@ class Function:
         if not record:
             ctx._saved = None
             return outputs
+        if _STATE.anomaly:
+            from .anomaly_mode import record_trace
+            record_trace(ctx)
         is_tuple = isinstance(outputs, tuple)
         outs = list(outputs) if is_tuple else [outputs]
         non_diff = {id(t) for t in (ctx._non_differentiable or ())}
@@ -346,6 +349,9 @@ class ArrayFunction(Function):
             return _wrap(out)
 
         ctx = Node(cls)
+        if _STATE.anomaly:
+            from .anomaly_mode import record_trace
+            record_trace(ctx)
         needs, edges, meta = [], [], []
         for a in args:  # one pass: which inputs need a gradient, their edges and shapes
             if isinstance(a, Tensor) and a._requires_grad:

@@ -5,10 +5,12 @@ import functools
 
 
 class _State:
-    __slots__ = ("enabled",)
+    __slots__ = ("enabled", "anomaly", "anomaly_check_nan")
 
     def __init__(self):
         self.enabled = True
+        self.anomaly = False             # autograd.detect_anomaly (anomaly_mode.py)
+        self.anomaly_check_nan = True
 
 
 state = _State()

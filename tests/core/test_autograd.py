@@ -418,3 +418,29 @@ def test_post_accumulate_grad_hook_matches_torch():
             (w * 2).register_post_accumulate_grad_hook(lambda t: None)
     np.testing.assert_allclose(np.concatenate([np.ravel(v) for v in res[0]]),
                                np.concatenate([np.ravel(v) for v in res[1]]), rtol=1e-6)
+
+
+def test_detect_anomaly_names_the_node_that_made_nan():
+    """As PyTorch: a warning with the forward stack of the failing node, then the error."""
+    import warnings
+    for lib in (flambeau, torch):
+        x = lib.tensor([0.0, 1.0], requires_grad=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            with lib.autograd.detect_anomaly():
+                assert lib.is_anomaly_enabled()
+                y = (x.sqrt() * 0).sum()          # sqrt'(0) = inf, times 0: NaN
+                with pytest.raises(RuntimeError, match="Function 'SqrtBackward0' returned nan values in its 0th output"):
+                    y.backward()
+        assert not lib.is_anomaly_enabled()
+        messages = [str(m.message) for m in caught]
+        assert any("Error detected in SqrtBackward0" in m and "x.sqrt()" in m for m in messages)
+        # without anomaly mode the NaN just propagates
+        x.grad = None
+        (x.sqrt() * 0).sum().backward()
+        assert np.isnan(x.grad.numpy()[0])
+    with flambeau.autograd.set_detect_anomaly(True, check_nan=False):
+        assert flambeau.is_anomaly_enabled() and not flambeau.is_anomaly_check_nan_enabled()
+        x = flambeau.tensor([0.0], requires_grad=True)
+        (x.sqrt() * 0).sum().backward()       # check_nan=False: no error
+    assert not flambeau.is_anomaly_enabled()
