@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import _dtype as D
 from .._tensor import Tensor, _wrap
-from ..autograd.function import ArrayFunction, graft
+from ..autograd.function import ArrayFunction, graft, recompute_backward
 from ._util import fmt_shape
 from .elementwise import _sigmoid
 
@@ -350,15 +350,16 @@ class MultiMargin(ArrayFunction):
         wy = w[t][:, None] if w is not None else dt(1)
         terms = (h if p == 1 else h * h) * wy
         loss = terms.sum(axis=1) / dt(C)
-        ctx.save_for_backward(h)
+        ctx.save_for_backward(h, x if p == 2 else None)   # x: for p = 2's second derivative
         ctx.idx, ctx.p, ctx.wy, ctx.reduction, ctx.C = idx, p, wy, reduction, C
+        ctx.margin = margin
         if reduction == "none":
             return loss
         return np.asarray(loss.sum() if reduction == "sum" else loss.mean(), dtype=x.dtype)
 
     @staticmethod
     def backward(ctx, g):
-        (h,) = ctx.saved_tensors
+        h = ctx.saved_tensors[0]
         dt = h.dtype.type
         d = (h > 0).astype(h.dtype) if ctx.p == 1 else dt(2) * h  # d term_j / d x_j
         d = d * ctx.wy / dt(ctx.C)
@@ -367,6 +368,23 @@ class MultiMargin(ArrayFunction):
             return d * g[:, None], None
         n = h.shape[0]
         return d * (g if ctx.reduction == "sum" else g / dt(n)), None
+
+    @staticmethod
+    def backward_graph(ctx, g):
+        h, x = ctx.saved_tensors
+        if ctx.p == 1:   # piecewise linear: g times constant per-sample coefficients
+            k = _wrap(MultiMargin.backward(ctx, np.ones(g.shape, g._data.dtype))[0])
+            return (g.unsqueeze(1) if ctx.reduction == "none" else g) * k, None
+        from .elementwise import relu
+        idx, wy, C, reduction = ctx.idx, ctx.wy, ctx.C, ctx.reduction
+        keep = _wrap(np.ones(h.shape, h.dtype))
+        keep._data[np.arange(h.shape[0]), idx[:, 0]] = 0         # j == y is not a term
+
+        def loss(xt, _target):   # p = 2 recomputed from primitives
+            z = (relu(xt - xt.gather(1, _wrap(idx)) + float(ctx.margin)) * keep) ** 2
+            per = (z * _wrap(np.asarray(wy, h.dtype))).sum(1) / C
+            return per if reduction == "none" else (per.sum() if reduction == "sum" else per.mean())
+        return recompute_backward(ctx, (g,), loss, [graft(ctx, 0, x), None])
 
 
 def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None, reduce=None,

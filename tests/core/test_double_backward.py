@@ -250,16 +250,17 @@ def test_once_differentiable_custom_function_refuses_a_second_backward():
 
 def test_an_op_without_double_backward_fails_loudly_on_the_second_backward():
     x = flambeau.randn(2, 3, 4, 4, requires_grad=True)
-    t = flambeau.tensor([0, 2, 1])
-    y = F.multi_margin_loss(x[:, :, 0, 0].reshape(3, 2) ** 2, t % 2)
+    def ctc(a):
+        lp = F.log_softmax(a.reshape(8, 2, 6), 2)
+        return F.ctc_loss(lp, flambeau.tensor([[1, 2, 3], [4, 5, 0]]), [8, 8], [3, 2])
+    y = ctc(x) ** 2
     g, = flambeau.autograd.grad(y, x, create_graph=True)   # the first derivative is fine
     assert g.grad_fn is not None
-    np.testing.assert_allclose(g.detach().numpy(), flambeau.autograd.grad(
-        F.multi_margin_loss(x[:, :, 0, 0].reshape(3, 2) ** 2, t % 2), x)[0].numpy())
-    with pytest.raises(RuntimeError, match="MultiMarginLossBackward0's backward is not implemented"):
+    np.testing.assert_allclose(g.detach().numpy(), flambeau.autograd.grad(ctc(x) ** 2, x)[0].numpy())
+    with pytest.raises(RuntimeError, match="CtcLossBackward0's backward is not implemented"):
         g.sum().backward()
     # a gradient that does not reach the op is unaffected
-    z = (x * x).sum() + F.multi_margin_loss(x.detach()[:, :, 0, 0].reshape(3, 2), t % 2)
+    z = (x * x).sum() + ctc(x.detach())
     g2, = flambeau.autograd.grad(z, x, create_graph=True)
     g2.sum().backward()
     np.testing.assert_allclose(x.grad.numpy(), np.full(x.shape, 2.0))
@@ -430,6 +431,12 @@ _SECOND_ORDER = {
     "grid_sample": lambda lib, x: lib.nn.functional.grid_sample(
         (x ** 3).reshape(1, 1, 4, 6), lib.from_numpy(np.random.default_rng(7).uniform(-1.1, 1.1, (1, 3, 5, 2))),
         align_corners=False) * x[:3, :5].reshape(1, 1, 3, 5),
+    "multi_margin": lambda lib, x: sum(
+        lib.nn.functional.multi_margin_loss(x * x, lib.from_numpy(np.array([0, 3, 5, 2])), p=p, margin=m,
+                                            weight=lib.from_numpy(np.linspace(0.5, 1.5, 6)), reduction=r) * x.sum()
+        for p, m, r in ((1, 1.0, "mean"), (2, 0.7, "sum"), (2, 1.3, "mean"), (1, 0.5, "sum"))),
+    "multi_margin_none": lambda lib, x: lib.nn.functional.multi_margin_loss(
+        lib.sin(x) * 2, lib.from_numpy(np.array([1, 0, 4, 2])), p=2, reduction="none") * x[:, 0],
     "rrelu_eval": lambda lib, x: lib.nn.functional.rrelu(x ** 3, training=False) * x,
     "max_unpool": lambda lib, x: lib.nn.functional.max_unpool2d(
         *lib.nn.functional.max_pool2d((x ** 3).reshape(1, 1, 4, 6), 2, return_indices=True), 2) * x.reshape(1, 1, 4, 6),
@@ -457,7 +464,7 @@ _SECOND_ORDER = {
 
 
 # PyTorch has no double backward for these: checked by finite differences instead
-_TORCH_LACKS = {"multilabel_margin"}
+_TORCH_LACKS = {"multilabel_margin", "multi_margin", "multi_margin_none"}
 
 
 @pytest.mark.parametrize("name", sorted(_SECOND_ORDER))
