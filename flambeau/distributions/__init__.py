@@ -36,3 +36,12 @@ __all__ = ["AffineTransform", "Bernoulli", "Beta", "Binomial", "Categorical", "C
            "MultivariateNormal", "Normal", "OneHotCategorical", "Poisson", "SigmoidTransform", "TanhTransform",
            "Transform", "TransformedDistribution", "Uniform", "constraints", "kl_divergence", "register_kl",
            "transforms"]
+from .cauchy import Cauchy, HalfCauchy  # noqa: E402
+from .extra_transforms import AbsTransform, PowerTransform  # noqa: E402
+from .geometric import Geometric, NegativeBinomial  # noqa: E402
+from .gumbel import Gumbel, Pareto, Weibull  # noqa: E402
+from .log_normal import HalfNormal, LogNormal  # noqa: E402
+from .studentT import Chi2, StudentT  # noqa: E402
+from . import kl_more  # noqa: E402,F401  (registers the KL pairs of the distributions above)
+__all__ += ["AbsTransform", "Cauchy", "Chi2", "Geometric", "Gumbel", "HalfCauchy", "HalfNormal", "LogNormal",
+            "NegativeBinomial", "Pareto", "PowerTransform", "StudentT", "Weibull"]

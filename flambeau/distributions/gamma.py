@@ -23,7 +23,7 @@ __all__ = ["Gamma"]
 def _standard_gamma(concentration):
     """Gamma(concentration, 1) draws from flambeau's generator, clamped away from 0 like PyTorch."""
     a = concentration.detach()._data
-    x = rng().standard_gamma(a.astype(np.float64)).astype(a.dtype)
+    x = np.asarray(rng().standard_gamma(a.astype(np.float64))).astype(a.dtype)   # 0-d: NumPy gives a float
     return np.maximum(x, np.finfo(a.dtype).tiny)
 
 

@@ -871,7 +871,7 @@ class Clamp(ArrayFunction):
         m = np.ones(x.shape, bool) if lo is None else x >= lo
         if hi is not None:
             m &= x <= hi
-        return g * m
+        return np.where(m, g, g.dtype.type(0))   # 0 where clamped, even for an infinite g (not 0 * inf)
 
     @staticmethod
     def backward_graph(ctx, g):

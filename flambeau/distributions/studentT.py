@@ -1,0 +1,119 @@
+"""``torch.distributions.Chi2`` (a Gamma) and ``StudentT``.
+
+flambeau's Gamma has no reparameterised ``rsample`` (PyTorch differentiates through the gamma
+CDF implicitly), so neither has one here: ``sample`` works, ``has_rsample`` is False (PyTorch:
+True for both)."""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .._tensor import Size, _wrap
+from ..autograd import no_grad
+from ..ops import where
+from ..ops.special import digamma, lgamma
+from ..random import rng
+from . import constraints
+from .distribution import Distribution
+from .gamma import Gamma, _standard_gamma
+from .utils import broadcast_all
+
+__all__ = ["Chi2", "StudentT"]
+
+
+class Chi2(Gamma):
+    """Chi-squared distribution with ``df`` degrees of freedom: Gamma(df / 2, 1 / 2)."""
+
+    arg_constraints = {"df": constraints.positive}
+
+    def __init__(self, df, validate_args=None):
+        super().__init__(0.5 * df, 0.5, validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        new = self._get_checked_instance(Chi2, _instance)
+        return super().expand(batch_shape, new)
+
+    def sample(self, sample_shape=Size()):
+        # Gamma.sample fails for a 0-d draw (NumPy's standard_gamma returns a Python float):
+        # draw one and drop the dimension
+        if len(self._extended_shape(sample_shape)) == 0:
+            return super().sample((1,)).reshape(())
+        return super().sample(sample_shape)
+
+    @property
+    def df(self):
+        return self.concentration * 2
+
+
+class StudentT(Distribution):
+    """Student's t distribution with ``df`` degrees of freedom, location ``loc``, scale ``scale``."""
+
+    arg_constraints = {"df": constraints.positive, "loc": constraints.real, "scale": constraints.positive}
+    support = constraints.real
+    has_rsample = False  # PyTorch: True (needs Gamma's rsample, which flambeau lacks)
+
+    @property
+    def mean(self):
+        return where(self.df <= 1, math.nan, self.loc)
+
+    @property
+    def mode(self):
+        return self.loc
+
+    @property
+    def variance(self):
+        df = self.df
+        safe = where(df > 2, df - 2, 1.0)
+        m = self.scale.pow(2) * df / safe
+        m = where(df > 2, m, math.inf)
+        return where(df <= 1, math.nan, m)
+
+    def __init__(self, df, loc=0.0, scale=1.0, validate_args=None):
+        self.df, self.loc, self.scale = broadcast_all(df, loc, scale)
+        self._chi2 = Chi2(self.df)
+        batch_shape = self.df.size()
+        super().__init__(batch_shape, validate_args=validate_args)
+
+    def expand(self, batch_shape, _instance=None):
+        new = self._get_checked_instance(StudentT, _instance)
+        batch_shape = Size(tuple(batch_shape))
+        new.df = self.df.expand(tuple(batch_shape))
+        new.loc = self.loc.expand(tuple(batch_shape))
+        new.scale = self.scale.expand(tuple(batch_shape))
+        new._chi2 = self._chi2.expand(batch_shape)
+        Distribution.__init__(new, batch_shape, validate_args=False)
+        new._validate_args = self._validate_args
+        return new
+
+    def sample(self, sample_shape=Size()):
+        shape = tuple(self._extended_shape(sample_shape))
+        with no_grad():
+            dt = self.loc._data.dtype
+            x = rng().standard_normal(shape).astype(dt)
+            df = np.broadcast_to(self.df.detach()._data, shape)
+            half_df = _wrap(np.array(0.5 * df, dtype=dt).reshape(-1))  # 1-d: see Chi2.sample
+            z = (_standard_gamma(half_df) * 2.0).reshape(shape)  # Chi2(df) draws
+            y = x / np.sqrt(z / df)
+            out = np.broadcast_to(self.loc.detach()._data, shape) + np.broadcast_to(self.scale.detach()._data, shape) * y
+            return _wrap(np.array(out, dtype=dt).reshape(shape))
+
+    def rsample(self, sample_shape=Size()):
+        raise NotImplementedError("StudentT.rsample needs a reparameterised Gamma sample, which flambeau "
+                                  "does not provide")
+
+    def log_prob(self, value):
+        if self._validate_args:
+            self._validate_sample(value)
+        y = (value - self.loc) / self.scale
+        Z = (self.scale.log() + 0.5 * self.df.log() + 0.5 * math.log(math.pi)
+             + lgamma(0.5 * self.df) - lgamma(0.5 * (self.df + 1.0)))
+        return -0.5 * (self.df + 1.0) * (y.pow(2) / self.df).log1p() - Z
+
+    def entropy(self):
+        lbeta = lgamma(0.5 * self.df) + math.lgamma(0.5) - lgamma(0.5 * (self.df + 1))
+        return (self.scale.log()
+                + 0.5 * (self.df + 1) * (digamma(0.5 * (self.df + 1)) - digamma(0.5 * self.df))
+                + 0.5 * self.df.log() + lbeta)
+
+
