@@ -44,7 +44,7 @@ from .ops import (  # noqa: F401
     argwhere, index_add, index_fill, index_put,
     matmul, mm, bmm, mv, dot, inner, vdot, outer, ger, addmm, einsum, tensordot,
     diag, diag_embed, diagflat, trace, tril_indices, triu_indices, kron, cdist, cartesian_prod, block_diag,
-    cummax, cummin, logcumsumexp, histc, bincount, bucketize, searchsorted, unique, unique_consecutive,
+    cummax, cummin, logcumsumexp, histc, histogram, bincount, bucketize, searchsorted, unique, unique_consecutive,
     meshgrid, vander, atleast_1d, atleast_2d, atleast_3d, baddbmm, addbmm, addmv, addr, chain_matmul,
     cosine_similarity, pdist, dist, renorm, cross, lgamma, digamma, polygamma, erfinv, erfc, logit, xlogy,
     ctc_loss,

@@ -23,7 +23,7 @@ unflatten permute transpose swapaxes swapdims t movedim moveaxis expand expand_a
 unsqueeze narrow select split chunk tensor_split unbind diagonal repeat tile repeat_interleave flip
 fliplr flipud roll tril triu sort argsort topk kthvalue gather scatter scatter_add scatter_reduce index_select take
 take_along_dim masked_fill masked_select nonzero argwhere index_add index_fill index_put matmul mm bmm mv
-dot inner outer ger addmm diag diag_embed diagflat trace kron cummax cummin logcumsumexp histc bincount unique
+dot inner outer ger addmm diag diag_embed diagflat trace kron cummax cummin logcumsumexp histc histogram bincount unique
 unique_consecutive baddbmm addbmm addmv addr dist renorm cross lgamma digamma erfinv erfc logit xlogy
 """.split()
 

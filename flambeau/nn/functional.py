@@ -423,5 +423,5 @@ from .functional_extra import (  # noqa: E402,F401
     pixel_shuffle, pixel_unshuffle, channel_shuffle, native_channel_shuffle, affine_grid, grid_sample,
     gumbel_softmax, rrelu, rrelu_, lp_pool1d, lp_pool2d, lp_pool3d, max_unpool1d, max_unpool2d, max_unpool3d,
     triplet_margin_loss, poisson_nll_loss, multilabel_margin_loss, feature_alpha_dropout, adaptive_avg_pool3d,
-    embedding_bag, dropout3d, triplet_margin_with_distance_loss)
+    adaptive_max_pool3d, embedding_bag, dropout3d, triplet_margin_with_distance_loss)
 from ..ops.ctc import ctc_loss  # noqa: E402,F401

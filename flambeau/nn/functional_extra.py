@@ -26,7 +26,7 @@ from .. import random as _random
 __all__ = ["pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "native_channel_shuffle", "affine_grid",
            "grid_sample", "gumbel_softmax", "rrelu", "rrelu_", "lp_pool1d", "lp_pool2d", "lp_pool3d",
            "max_unpool1d", "max_unpool2d", "max_unpool3d", "triplet_margin_loss", "poisson_nll_loss", "multilabel_margin_loss",
-           "feature_alpha_dropout", "adaptive_avg_pool3d", "GridSample", "GridSample3d", "RReLUWithNoise",
+           "feature_alpha_dropout", "adaptive_avg_pool3d", "adaptive_max_pool3d", "AdaptiveMax3d", "GridSample", "GridSample3d", "RReLUWithNoise",
            "MaxUnpool", "MultilabelMargin", "embedding_bag", "dropout3d", "triplet_margin_with_distance_loss"]
 
 
@@ -756,6 +756,26 @@ def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
 def adaptive_avg_pool3d(input, output_size):
     """``F.adaptive_avg_pool3d``: (N, C, D, H, W) -> (N, C, *output_size)."""
     return _P._adaptive_avg("adaptive_avg_pool3d", 3, input, output_size)
+
+
+class AdaptiveMax3d(_P.AdaptiveMax):
+    """:class:`flambeau.ops.pool.AdaptiveMax` (any number of spatial dims) under the 3-D node name."""
+
+    _node_name = "AdaptiveMaxPool3DBackward0"
+
+
+def adaptive_max_pool3d(input, output_size, return_indices=False):
+    """``F.adaptive_max_pool3d``: (N, C, D, H, W) -> (N, C, *output_size); ``return_indices``
+    also gives each maximum's flat index into the D*H*W input plane."""
+    op = "adaptive_max_pool3d"
+    x = input._data
+    if x.ndim not in (4, 5):
+        raise RuntimeError(f"{op}(): Expected 4D or 5D tensor, but got {fmt_shape(x.shape)}")
+    out = _P._out_size(op, x, output_size, 3)
+    if any(o <= 0 for o in out):
+        raise RuntimeError(f"{op}(): output_size must be positive, but got {list(out)}")
+    y, idx = AdaptiveMax3d.apply(input, out)
+    return (y, idx) if return_indices else y
 
 
 # ---------------------------------------------------------------------------- embedding_bag

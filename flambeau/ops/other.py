@@ -29,7 +29,7 @@ from .shape import cat, diagonal as _diagonal, expand, flip, _diagonal_array
 
 __all__ = [
     "diag", "diag_embed", "diagflat", "trace", "tril_indices", "triu_indices", "kron", "cdist",
-    "cartesian_prod", "block_diag", "cummax", "cummin", "logcumsumexp", "histc", "bincount", "bucketize",
+    "cartesian_prod", "block_diag", "cummax", "cummin", "logcumsumexp", "histc", "histogram", "bincount", "bucketize",
     "searchsorted", "unique", "unique_consecutive", "meshgrid", "vander", "atleast_1d", "atleast_2d",
     "atleast_3d", "baddbmm", "addbmm", "addmv", "addr", "chain_matmul", "cosine_similarity", "pdist", "dist",
     "renorm", "cross",
@@ -617,6 +617,140 @@ def histc(input, bins=100, min=0, max=0, *, out=None):
         pos = ((v - left) * t(bins) / (right - left)).astype(np.int64)
     pos = np.clip(pos, 0, bins - 1)
     return _out(_wrap(np.bincount(pos, minlength=bins).astype(x.dtype)), out)
+
+
+class ReturnHistogram(__import__("collections").namedtuple("histogram", ["hist", "bin_edges"])):
+    """``torch.return_types.histogram``."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return f"flambeau.return_types.histogram(\nhist={self.hist!r},\nbin_edges={self.bin_edges!r})"
+
+
+def _fma(a, b, c):
+    """``a * b + c`` rounded once (float64; via exact rationals), as the compiled kernels do."""
+    from fractions import Fraction
+    return builtins.float(Fraction(builtins.float(a)) * Fraction(builtins.float(b)) + Fraction(builtins.float(c)))
+
+
+def _torch_linspace(lo, hi, steps, dt):
+    """PyTorch's CPU ``linspace`` bit for bit: ``start + step*i`` for the first half and
+    ``end - step*(steps-1-i)`` for the rest, each a fused multiply-add in the dtype."""
+    t = dt.type
+    s, e = t(lo), t(hi)
+    step = (e - s) / t(steps - 1) if steps > 1 else t(0)
+    half = steps // 2
+    i = np.arange(steps)
+    if dt == np.float32:    # float32 products are exact in float64: one float64 rounding, then float32
+        s64, e64, st64 = np.float64(s), np.float64(e), np.float64(step)
+        vals = np.where(i < half, st64 * i.astype(np.float32) + s64,
+                        e64 - st64 * (steps - 1 - i).astype(np.float32))
+        return vals.astype(np.float32)
+    if steps > 20000:       # exact FMA emulation would be slow: plain float64 arithmetic
+        return np.where(i < half, s + step * i, e - step * (steps - 1 - i)).astype(dt)
+    return np.array([_fma(step, k, s) if k < half else _fma(-step, steps - 1 - k, e) for k in range(steps)], dt)
+
+
+def histogram(input, bins=100, *, range=None, weight=None, density=False, out=None):
+    """``torch.histogram``: ``(hist, bin_edges)`` of a float tensor (flattened). ``bins`` is a
+    count of equal bins over ``range`` (the data's min/max by default) or a 1-D tensor of
+    increasing edges; the last bin includes its right edge, values outside are ignored.
+    ``weight`` sums weights instead of counting; ``density`` normalises to a density."""
+    _tensor_arg(input, "histogram")
+    x = input._data
+    dt = x.dtype
+    if dt not in (np.float32, np.float64):
+        raise NotImplementedError(f"\"histogramdd\" not implemented for '{_type_word(x)}'")
+    v = x.reshape(-1)
+    if isinstance(bins, Tensor):
+        if range is not None:
+            raise TypeError("histogram() received an invalid combination of arguments - got (Tensor, Tensor, "
+                            "range=tuple)")
+        e = bins._data
+        if e.dtype != dt:
+            raise RuntimeError("torch.histogramdd: input tensor and bins tensors should have the same dtype, but "
+                               f"got input with dtype {_type_word(x).lower()} and bins for dimension 0 with dtype "
+                               f"{D.as_dtype(e.dtype)}")
+        if e.ndim != 1:
+            raise RuntimeError("torch.histogramdd: bins tensor should have one dimension, but got "
+                               f"{e.ndim} dimensions in the bins tensor for dimension 0")
+        if e.shape[0] - 1 <= 0:
+            raise RuntimeError(f"torch.histogram(): bins must be > 0, but got {e.shape[0] - 1} for dimension 0")
+        edges = e.copy()
+        linear = False
+    else:
+        nb = builtins.int(bins)
+        if nb <= 0:
+            raise RuntimeError(f"torch.histogram(): bins must be > 0, but got {nb} for dimension 0")
+        if range is not None:
+            rng = [builtins.float(r) for r in range]
+            if len(rng) != 2:
+                raise RuntimeError("torch.histogramdd: for a 1-dimensional histogram range should have 2 "
+                                   f"elements, but got {len(rng)}")
+            lo, hi = rng
+        elif v.size:
+            lo, hi = builtins.float(np.min(v)), builtins.float(np.max(v))
+        else:               # PyTorch's default range for an empty input
+            lo, hi = 0.0, 1.0
+        if not (np.isfinite(lo) and np.isfinite(hi)):
+            raise RuntimeError(f"torch.histogramdd: dimension 0's range [{lo:g}, {hi:g}] is not finite")
+        if lo > hi:
+            raise RuntimeError(f"torch.histogramdd: min should not exceed max, but got min {lo:g} max {hi:g} "
+                               "for dimension 0")
+        if lo == hi:        # numpy's widening of an empty range
+            lo, hi = lo - 0.5, hi + 0.5
+        edges = _torch_linspace(lo, hi, nb + 1, dt)
+        linear = True
+    w = None
+    if weight is not None:
+        w = weight._data if isinstance(weight, Tensor) else np.asarray(weight)
+        if w.shape != x.shape:
+            raise RuntimeError("torch.histogramdd: if weight tensor is provided it should have the same shape as "
+                               f"the input tensor excluding its innermost dimension, but got input with shape "
+                               f"{list(v.shape) + [1]} and weight with shape {list(w.shape)}")
+        if w.dtype != dt:
+            raise RuntimeError("torch.histogramdd: if weight tensor is provided, input tensor and weight tensor "
+                               f"should have the same dtype, but got input({_type_word(x).lower()}), and "
+                               f"weight({_type_word(w).lower()})")
+        w = w.reshape(-1)
+    n_edges = edges.shape[0]
+    left, right = edges[0], edges[-1]
+    keep = (v >= left) & (v <= right)          # NaN fails both: ignored
+    vk = v[keep]
+    if linear:
+        # PyTorch's kernel: the bin by division in the input's precision, corrected by a search of
+        # the neighbouring edges (so that hist agrees with the returned bin_edges)
+        t = dt.type
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            pos = ((vk - left) * t(n_edges - 1) / (right - left)).astype(np.int64)
+        pos_min = np.maximum(pos - 1, 0)
+        pos_max = np.minimum(pos + 2, n_edges)
+        cnt = np.zeros_like(pos)
+        for k in builtins.range(3):
+            j = pos_min + k
+            ok = j < pos_max
+            cnt += ok & (edges[np.minimum(j, n_edges - 1)] <= vk)
+        pos = pos_min + cnt - 1
+    else:
+        pos = np.searchsorted(edges, vk, side="right") - 1
+    pos = np.where(pos == n_edges - 1, n_edges - 2, pos)
+    hist = np.zeros(n_edges - 1, dt)
+    if w is None:
+        hist += np.bincount(pos, minlength=n_edges - 1).astype(dt)
+    else:
+        np.add.at(hist, pos, w[keep])           # accumulated in order, in the input's dtype
+    if density:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            hist = hist / hist.sum(dtype=dt)
+            hist = hist / np.diff(edges)
+        hist = hist.astype(dt)
+    res = ReturnHistogram(_wrap(hist), _wrap(edges))
+    if out is not None:
+        out[0].resize_(hist.shape).copy_(res[0])
+        out[1].resize_(edges.shape).copy_(res[1])
+        return out
+    return res
 
 
 def bincount(input, weights=None, minlength=0):

@@ -13,7 +13,7 @@ __all__ = ["ZeroPad1d", "ZeroPad2d", "ZeroPad3d", "ConstantPad1d", "ConstantPad2
            "ReflectionPad1d", "ReflectionPad2d", "ReflectionPad3d", "ReplicationPad1d", "ReplicationPad2d",
            "ReplicationPad3d", "CircularPad1d", "CircularPad2d", "CircularPad3d", "PixelShuffle", "PixelUnshuffle",
            "ChannelShuffle", "RReLU", "LPPool1d", "LPPool2d", "LPPool3d", "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d",
-           "AdaptiveAvgPool3d", "TripletMarginLoss", "PoissonNLLLoss", "MultiLabelMarginLoss", "CTCLoss", "EmbeddingBag",
+           "AdaptiveAvgPool3d", "AdaptiveMaxPool3d", "TripletMarginLoss", "PoissonNLLLoss", "MultiLabelMarginLoss", "CTCLoss", "EmbeddingBag",
            "Dropout3d", "FeatureAlphaDropout", "CosineSimilarity", "PairwiseDistance", "TripletMarginWithDistanceLoss"]
 
 
@@ -284,6 +284,23 @@ class AdaptiveAvgPool3d(Module):
 
     def forward(self, input):
         return FE.adaptive_avg_pool3d(input, self.output_size)
+
+    def extra_repr(self):
+        return f"output_size={self.output_size}"
+
+
+class AdaptiveMaxPool3d(Module):
+    """``nn.AdaptiveMaxPool3d(output_size, return_indices=False)``: (N, C, D, H, W) -> (N, C, *output_size)."""
+
+    __constants__ = ["output_size", "return_indices"]
+
+    def __init__(self, output_size, return_indices=False):
+        super().__init__()
+        self.output_size = output_size
+        self.return_indices = return_indices
+
+    def forward(self, input):
+        return FE.adaptive_max_pool3d(input, self.output_size, self.return_indices)
 
     def extra_repr(self):
         return f"output_size={self.output_size}"

@@ -82,12 +82,55 @@ class _BackwardHookFn(Function):
     @staticmethod
     def forward(ctx, callback, *tensors):
         ctx.callback = callback
+        ctx.set_materialize_grads(False)    # an unused output reports None, as in PyTorch
         return tuple(tensors)
 
     @staticmethod
     def backward(ctx, *grads):
         res = ctx.callback(grads)
         return (None,) + tuple(grads if res is None else res)
+
+
+def _hook_names():
+    """The per-module hook registries (created by ``__init__``; filled in by ``__setstate__``)."""
+    return ("_forward_pre_hooks", "_forward_hooks", "_backward_hooks", "_backward_pre_hooks",
+            "_state_dict_hooks", "_state_dict_pre_hooks", "_load_state_dict_pre_hooks",
+            "_load_state_dict_post_hooks")
+
+
+class _WrappedHook:
+    """A load-state-dict pre-hook that gets its module (weakly held) as first argument."""
+
+    def __init__(self, hook, module=None):
+        import functools
+        import weakref
+        self.hook = hook
+        functools.update_wrapper(self, hook)
+        self.with_module = module is not None
+        if module is not None:
+            self.module = weakref.ref(module)
+
+    def __call__(self, *args, **kwargs):
+        if self.with_module:
+            module = self.module()
+            if module is None:
+                raise RuntimeError("You are trying to call the hook of a dead Module!")
+            return self.hook(module, *args, **kwargs)
+        return self.hook(*args, **kwargs)
+
+    def __getstate__(self):
+        res = {"hook": self.hook, "with_module": self.with_module}
+        if self.with_module:
+            res["module"] = self.module()
+        return res
+
+    def __setstate__(self, state):
+        import weakref
+        self.hook, self.with_module = state["hook"], state["with_module"]
+        if self.with_module:
+            if state["module"] is None:
+                raise RuntimeError("You are trying to revive the hook of a dead Module!")
+            self.module = weakref.ref(state["module"])
 
 
 class Module:
@@ -112,6 +155,11 @@ class Module:
         sa(self, "_forward_hooks", OrderedDict())
         sa(self, "_forward_hooks_with_kwargs", set())
         sa(self, "_backward_hooks", OrderedDict())
+        sa(self, "_backward_pre_hooks", OrderedDict())
+        sa(self, "_state_dict_hooks", OrderedDict())
+        sa(self, "_state_dict_pre_hooks", OrderedDict())
+        sa(self, "_load_state_dict_pre_hooks", OrderedDict())
+        sa(self, "_load_state_dict_post_hooks", OrderedDict())
 
     def forward(self, *input):
         raise NotImplementedError(f'Module [{type(self).__name__}] is missing the required "forward" function')
@@ -288,6 +336,9 @@ class Module:
 
     def __setstate__(self, state):
         self.__dict__.update(state)
+        for name in _hook_names():     # modules pickled before a registry existed
+            if name not in self.__dict__:
+                object.__setattr__(self, name, OrderedDict())
 
     # ------------------------------------------------------------------ iteration
     def _named_members(self, get_members_fn, prefix="", recurse=True, remove_duplicate=True):
@@ -387,10 +438,11 @@ class Module:
         return self
 
     # ------------------------------------------------------------------ dtype / device
-    def _apply(self, fn):
+    def _apply(self, fn, recurse=True):
         """Replace every parameter's data (keeping the Parameter object) and buffer by ``fn(t)``."""
-        for m in self.children():
-            m._apply(fn)
+        if recurse:
+            for m in self.children():
+                m._apply(fn)
         with no_grad():
             for p in self._parameters.values():
                 if p is None:
@@ -448,6 +500,12 @@ class Module:
     def cpu(self):
         return self
 
+    def to_empty(self, *, device, recurse=True):
+        """Replace parameters and buffers by uninitialized tensors of the same shape and dtype
+        on ``device`` (only the CPU exists here); parameters keep their identity. Returns self."""
+        check_device(device)
+        return self._apply(lambda t: Tensor._make(np.empty(t._data.shape, t._data.dtype)), recurse=recurse)
+
     def cuda(self, device=None):
         check_device("cuda" if device is None else device)
         return self
@@ -476,17 +534,73 @@ class Module:
         if destination is None:
             destination = OrderedDict()
             destination._metadata = OrderedDict()
+        local_metadata = {"version": self._version}
         meta = getattr(destination, "_metadata", None)
         if meta is not None:
-            meta[prefix[:-1]] = {"version": self._version}
+            meta[prefix[:-1]] = local_metadata
+        for hook in list(self._state_dict_pre_hooks.values()):
+            hook(self, prefix, keep_vars)
         self._save_to_state_dict(destination, prefix, keep_vars)
         for name, m in self._modules.items():
             if m is not None:
                 m.state_dict(destination=destination, prefix=prefix + name + ".", keep_vars=keep_vars)
+        for hook in list(self._state_dict_hooks.values()):
+            res = hook(self, destination, prefix, local_metadata)
+            if not getattr(hook, "_from_public_api", False):
+                if res is not None:         # the private API may return a replacement dict
+                    destination = res
+            elif res is not None:
+                raise RuntimeError("state_dict post-hook must return None")
         return destination
+
+    def _register_state_dict_hook(self, hook):
+        """``hook(module, state_dict, prefix, local_metadata)`` after ``state_dict``; a non-None
+        return replaces the dict (respected only at the root module, as in PyTorch)."""
+        if getattr(hook, "_from_public_api", False):
+            raise RuntimeError("Cannot register the same function as the state dict post hook that was "
+                               "previously registered via register_state_dict_post_hook")
+        handle = RemovableHandle(self._state_dict_hooks)
+        self._state_dict_hooks[handle.id] = hook
+        return handle
+
+    def register_state_dict_post_hook(self, hook):
+        """``hook(module, state_dict, prefix, local_metadata) -> None`` after ``state_dict``; it
+        may modify ``state_dict`` in place."""
+        hook._from_public_api = True
+        handle = RemovableHandle(self._state_dict_hooks)
+        self._state_dict_hooks[handle.id] = hook
+        return handle
+
+    def register_state_dict_pre_hook(self, hook):
+        """``hook(module, prefix, keep_vars) -> None`` before ``state_dict`` saves this module."""
+        handle = RemovableHandle(self._state_dict_pre_hooks)
+        self._state_dict_pre_hooks[handle.id] = hook
+        return handle
+
+    def _register_load_state_dict_pre_hook(self, hook, with_module=False):
+        """``hook([module,] state_dict, prefix, local_metadata, strict, missing_keys,
+        unexpected_keys, error_msgs)`` before this module's ``_load_from_state_dict``."""
+        handle = RemovableHandle(self._load_state_dict_pre_hooks)
+        self._load_state_dict_pre_hooks[handle.id] = _WrappedHook(hook, self if with_module else None)
+        return handle
+
+    def register_load_state_dict_pre_hook(self, hook):
+        """``hook(module, state_dict, prefix, local_metadata, strict, missing_keys,
+        unexpected_keys, error_msgs) -> None`` before this module loads its entries."""
+        return self._register_load_state_dict_pre_hook(hook, with_module=True)
+
+    def register_load_state_dict_post_hook(self, hook):
+        """``hook(module, incompatible_keys) -> None`` after this module (and its children)
+        loaded; changing ``incompatible_keys.missing_keys`` / ``unexpected_keys`` in place
+        changes what ``strict`` loading reports."""
+        handle = RemovableHandle(self._load_state_dict_post_hooks)
+        self._load_state_dict_post_hooks[handle.id] = hook
+        return handle
 
     def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys,
                               unexpected_keys, error_msgs):
+        for hook in list(self._load_state_dict_pre_hooks.values()):
+            hook(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs)
         persistent = {k: v for k, v in self._buffers.items() if k not in self._non_persistent_buffers_set}
         local_state = {k: v for k, v in itertools.chain(self._parameters.items(), persistent.items())
                        if v is not None}
@@ -542,6 +656,12 @@ class Module:
             for name, child in module._modules.items():
                 if child is not None:
                     load(child, prefix + name + ".")
+            incompatible = _IncompatibleKeys(missing, unexpected)
+            for hook in list(module._load_state_dict_post_hooks.values()):
+                if hook(module, incompatible) is not None:
+                    raise AssertionError(
+                        "Hooks registered with ``register_load_state_dict_post_hook`` are not expected to "
+                        "return new values, if incompatible_keys need to be modified, it should be done inplace.")
 
         load(self)
         if strict:
@@ -589,6 +709,15 @@ class Module:
 
     register_backward_hook = register_full_backward_hook
 
+    def register_full_backward_pre_hook(self, hook, prepend=False):
+        """``hook(module, grad_output)`` when the gradients w.r.t. the module's outputs are known,
+        before those w.r.t. its inputs are computed; a non-None return replaces ``grad_output``."""
+        handle = RemovableHandle(self._backward_pre_hooks)
+        self._backward_pre_hooks[handle.id] = hook
+        if prepend:
+            self._backward_pre_hooks.move_to_end(handle.id, last=False)
+        return handle
+
     def _call_impl(self, *args, **kwargs):
         for hid, hook in list(self._forward_pre_hooks.items()):
             if hid in self._forward_pre_hooks_with_kwargs:
@@ -603,7 +732,7 @@ class Module:
                 if res is not None:
                     args = res if isinstance(res, tuple) else (res,)
         bw_state = None
-        if self._backward_hooks:
+        if self._backward_hooks or self._backward_pre_hooks:
             args, bw_state = self._wrap_backward_inputs(args)
         result = self.forward(*args, **kwargs)
         for hid, hook in list(self._forward_hooks.items()):
@@ -620,54 +749,84 @@ class Module:
     __call__ = _call_impl
 
     def _wrap_backward_inputs(self, args):
-        """Route the tensor inputs through an identity node that fires the backward hooks."""
+        """Route the tensor inputs through an identity node that fires the full backward hooks
+        (PyTorch's ``BackwardHook``: non-Tensor and no-grad entries show up as None)."""
         from ...autograd.grad_mode import is_grad_enabled
-        state = {"grad_output": None, "n_inputs": 0}
         if not is_grad_enabled():
             return args, None
-        idx = [i for i, a in enumerate(args) if isinstance(a, Tensor) and a._requires_grad]
-        state["n_inputs"] = len(idx)
-        if not idx:
+        need = [i for i, a in enumerate(args) if isinstance(a, Tensor) and a._requires_grad]
+        state = {"grad_output": None, "n_inputs": len(args), "inputs_need_grad": bool(need)}
+        if not need:
             return args, state
 
         def on_input_grads(grads):
-            grad_in = tuple(grads)
             grad_out = state["grad_output"]
+            if grad_out is None:    # the gradient reached the inputs without passing the outputs
+                return None
+            grad_in = [None] * state["n_inputs"]
+            for i, g in zip(need, grads):
+                grad_in[i] = g
+            grad_in = tuple(grad_in)
             for hook in list(self._backward_hooks.values()):
                 res = hook(self, grad_in, grad_out)
-                if res is not None:
-                    res = res if isinstance(res, tuple) else (res,)
-                    if len(res) != len(grad_in):
-                        raise RuntimeError(f"Backward hook returned an invalid number of grad_input, got "
-                                           f"{len(res)}, but expected {len(grad_in)}")
-                    grad_in = res
-            return grad_in
+                if res is None:
+                    continue
+                res = res if isinstance(res, tuple) else (res,)
+                if len(res) != len(grad_in):
+                    raise RuntimeError(f"Backward hook returned an invalid number of grad_input, got "
+                                       f"{len(res)}, but expected {len(grad_in)}")
+                grad_in = res
+            state["grad_output"] = None
+            return tuple(grad_in[i] for i in need)
 
-        wrapped = _BackwardHookFn.apply(on_input_grads, *[args[i] for i in idx])
+        wrapped = _BackwardHookFn.apply(on_input_grads, *[args[i] for i in need])
         args = list(args)
-        for i, w in zip(idx, wrapped):
+        for i, w in zip(need, wrapped):
             args[i] = w
         return tuple(args), state
 
     def _wrap_backward_outputs(self, result, state):
-        single = isinstance(result, Tensor)
+        """Route the outputs through an identity node that fires the backward pre-hooks (which may
+        replace ``grad_output``) and records ``grad_output`` for the full backward hooks."""
+        single = not isinstance(result, tuple)
         outs = (result,) if single else result
-        if not isinstance(outs, tuple):
-            return result
-        idx = [i for i, o in enumerate(outs) if isinstance(o, Tensor) and o._requires_grad]
-        if not idx:
+        need = [i for i, o in enumerate(outs) if isinstance(o, Tensor) and o._requires_grad]
+        if not need:
             return result
 
         def on_output_grads(grads):
-            state["grad_output"] = tuple(grads)
-            if state["n_inputs"] == 0:  # no input needs grad: the hooks fire here with None
+            grad_out = [None] * len(outs)
+            for i, g in zip(need, grads):
+                grad_out[i] = g
+            grad_out = tuple(grad_out)
+            for hook in list(self._backward_pre_hooks.values()):
+                res = hook(self, grad_out)
+                if res is None:
+                    continue
+                res = res if isinstance(res, tuple) else (res,)
+                if len(res) != len(grad_out):
+                    raise RuntimeError(f"Backward pre hook returned an invalid number of grad_output, got "
+                                       f"{len(res)}, but expected {len(grad_out)}")
+                grad_out = res
+            state["grad_output"] = grad_out
+            if not state["inputs_need_grad"]:   # no input needs grad: the hooks fire here
+                import warnings
+                warnings.warn("Full backward hook is firing when gradients are computed with respect to module "
+                              "outputs since no inputs require gradients. See https://docs.pytorch.org/docs/main/"
+                              "generated/torch.nn.Module.html#torch.nn.Module.register_full_backward_hook "
+                              "for more details.", stacklevel=2)
+                grad_in = (None,) * state["n_inputs"]
                 for hook in list(self._backward_hooks.values()):
-                    hook(self, (None,), state["grad_output"])
-            return None
+                    res = hook(self, grad_in, grad_out)
+                    if res is not None and not (isinstance(res, tuple) and all(r is None for r in res)):
+                        raise RuntimeError("Backward hook for Modules where no input requires gradient should "
+                                           "always return None or None for all gradients.")
+                state["grad_output"] = None
+            return tuple(grad_out[i] for i in need)
 
-        wrapped = _BackwardHookFn.apply(on_output_grads, *[outs[i] for i in idx])
+        wrapped = _BackwardHookFn.apply(on_output_grads, *[outs[i] for i in need])
         outs = list(outs)
-        for i, w in zip(idx, wrapped):
+        for i, w in zip(need, wrapped):
             outs[i] = w
         return outs[0] if single else tuple(outs)
 
