@@ -6,14 +6,13 @@ from numbers import Number
 
 import numpy as np
 
-from .._creation import full, zeros_like
+from .._creation import full
 from .._tensor import Size, _wrap
-from ..ops import atan, tan, where
+from ..ops import atan, tan
 from ..random import rng
 from . import constraints
 from .distribution import Distribution, _expand_params
-from .extra_transforms import AbsTransform
-from .transformed_distribution import TransformedDistribution
+from .half import Half
 from .utils import broadcast_all
 
 __all__ = ["Cauchy", "HalfCauchy"]
@@ -71,50 +70,15 @@ class Cauchy(Distribution):
         return math.log(4 * math.pi) + self.scale.log()
 
 
-class HalfCauchy(TransformedDistribution):
+class HalfCauchy(Half):
     """X = |Y|, Y ~ Cauchy(0, scale)."""
 
-    arg_constraints = {"scale": constraints.positive}
-    support = constraints.nonnegative
-    has_rsample = True
-
-    def __init__(self, scale, validate_args=None):
-        base_dist = Cauchy(0, scale, validate_args=False)
-        super().__init__(base_dist, AbsTransform(), validate_args=validate_args)
-
-    def expand(self, batch_shape, _instance=None):
-        new = self._get_checked_instance(HalfCauchy, _instance)
-        return super().expand(batch_shape, _instance=new)
-
-    @property
-    def scale(self):
-        return self.base_dist.scale
+    _base = Cauchy
 
     @property
     def mean(self):
         return full(tuple(self._extended_shape()), math.inf, dtype=self.scale.dtype)
 
     @property
-    def mode(self):
-        return zeros_like(self.scale)
-
-    @property
     def variance(self):
         return self.base_dist.variance
-
-    def log_prob(self, value):
-        if self._validate_args:
-            self._validate_sample(value)
-        log_prob = self.base_dist.log_prob(value) + math.log(2)
-        return where(value >= 0, log_prob, -math.inf)
-
-    def cdf(self, value):
-        if self._validate_args:
-            self._validate_sample(value)
-        return 2 * self.base_dist.cdf(value) - 1
-
-    def icdf(self, prob):
-        return self.base_dist.icdf((prob + 1) / 2)
-
-    def entropy(self):
-        return self.base_dist.entropy() - math.log(2)

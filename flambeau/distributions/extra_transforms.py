@@ -1,6 +1,5 @@
 """``torch.distributions.transforms.AbsTransform`` and ``PowerTransform`` (used by HalfNormal,
-HalfCauchy and Weibull). Kept here rather than in ``transforms.py`` (not edited by this change);
-both are exported from ``flambeau.distributions``."""
+HalfCauchy and Weibull); both are exported from ``flambeau.distributions``."""
 from __future__ import annotations
 
 from . import constraints
