@@ -110,22 +110,24 @@ def _call_node_graph(node, grads):
     return out
 
 
+def _identity(g):
+    return g
+
+
 def _run_pre_hooks(node, grads, graph=False):
     from .._tensor import _wrap
-    if graph:  # gradients are Tensors already
-        def _wrap(g):
-            return g
+    wrap = _identity if graph else _wrap   # under create_graph the gradients are Tensors already
     grads = list(grads)
     hooks = node._pre_hooks
     if len(hooks) > 1:  # retain_grad hooks see the gradient after every other hook
         hooks = sorted(hooks, key=lambda h: getattr(h[1], "_retains_grad", False))
     for nr, fn in list(hooks):
         if nr is None:  # node pre-hook: sees all output grads
-            r = fn(tuple(None if g is None else _wrap(g) for g in grads))
+            r = fn(tuple(None if g is None else wrap(g) for g in grads))
             if r is not None:
                 grads = [None if g is None else (g if graph else g._data) for g in r]
         elif grads[nr] is not None:
-            r = fn(_wrap(grads[nr]))
+            r = fn(wrap(grads[nr]))
             if r is not None:
                 grads[nr] = r if graph else r._data
     return grads
@@ -155,9 +157,7 @@ def _run(roots, retain_graph, capture, graph):
     from .grad_mode import state
     call = _call_node_graph if graph else _call_node
     anomaly = state.anomaly and state.anomaly_check_nan
-    if graph:  # hooks receive and return the gradient Tensors themselves
-        def _wrap(g):
-            return g
+    wrap = _identity if graph else _wrap   # hooks get the gradient Tensors themselves under create_graph
 
     # 1. count incoming edges of every node reachable from the roots
     deps = {}
@@ -264,7 +264,7 @@ def _run(roots, retain_graph, capture, graph):
             for k, h in list(hooks.items()):
                 if type(k) is PostAccumulateKey:
                     continue
-                r = h(_wrap(g))
+                r = h(wrap(g))
                 if r is not None:
                     g = r if graph else r._data
         if capture is not None:
