@@ -66,6 +66,9 @@ class Node:
                         f"an inplace operation: [{_fmt_described(what)}], which is saved by {self.name()}, is at "
                         f"version {counter[0]}; expected version {expected} instead. Hint: clone the "
                         "tensor before modifying it in place, or do the in-place op out of place.")
+        d = self.__dict__
+        if d and "_unpack" in d:
+            return _unpack_saved(self)
         return self._saved if self._saved is not None else ()
 
     saved_variables = saved_tensors
@@ -271,6 +274,8 @@ class Function:
             ctx._saved_versions = versions
             if saved_outs:  # where double backward reconnects them to this node
                 ctx.__dict__["_saved_outputs"] = saved_outs
+            if _STATE.saved_hooks:
+                _pack_saved(ctx, arrays=False)
         return tuple(outs) if is_tuple else outs[0]
 
     @classmethod
@@ -395,6 +400,8 @@ class ArrayFunction(Function):
                     versions = []
                 versions.append((a._version, a._version[0], _describe(a), id(s)))
             ctx._saved_versions = versions
+            if _STATE.saved_hooks:
+                _pack_saved(ctx, arrays=True)
         return result
 
     @classmethod
@@ -434,6 +441,44 @@ def _backward_graph_of(cls):
     return None
 
 
+
+
+def _pack_saved(ctx, arrays):
+    """``autograd.graph.saved_tensors_hooks``: each saved tensor goes through the innermost pack
+    hook now, and through its unpack hook when backward reads ``saved_tensors``. An op's saved
+    arrays are handed to the hooks as Tensors (sharing their memory)."""
+    pack, unpack = _STATE.saved_hooks[-1]
+    packed = []
+    for v in ctx._saved:
+        if arrays and isinstance(v, np.ndarray):
+            packed.append((True, pack(Tensor._make(v))))
+        elif isinstance(v, Tensor):
+            packed.append((False, pack(v)))
+        else:
+            packed.append(None if v is None else (None, v))
+    ctx._saved = tuple(packed)
+    ctx.__dict__["_unpack"] = unpack
+
+
+def _unpack_saved(ctx):
+    if ctx._saved is None:
+        return ()
+    unpack = ctx.__dict__["_unpack"]
+    out = []
+    for entry in ctx._saved:
+        if entry is None:
+            out.append(None)
+            continue
+        kind, v = entry
+        if kind is None:
+            out.append(v)
+            continue
+        t = unpack(v)
+        if not isinstance(t, Tensor):
+            raise TypeError(f"Output of saved tensor unpack_hook expected to be a Tensor but got result of type "
+                            f"{type(t).__name__}")
+        out.append(t._data if kind else t)
+    return tuple(out)
 
 
 def _describe(t):

@@ -5,12 +5,13 @@ import functools
 
 
 class _State:
-    __slots__ = ("enabled", "anomaly", "anomaly_check_nan")
+    __slots__ = ("enabled", "anomaly", "anomaly_check_nan", "saved_hooks")
 
     def __init__(self):
         self.enabled = True
         self.anomaly = False             # autograd.detect_anomaly (anomaly_mode.py)
         self.anomaly_check_nan = True
+        self.saved_hooks = []            # autograd.graph.saved_tensors_hooks: (pack, unpack) pairs, innermost last
 
 
 state = _State()

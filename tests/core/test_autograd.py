@@ -444,3 +444,40 @@ def test_detect_anomaly_names_the_node_that_made_nan():
         x = flambeau.tensor([0.0], requires_grad=True)
         (x.sqrt() * 0).sum().backward()       # check_nan=False: no error
     assert not flambeau.is_anomaly_enabled()
+
+
+def test_saved_tensors_hooks_pack_and_unpack_as_torch():
+    """Pack runs when an op saves a tensor, unpack when backward reads it; a pack hook that
+    changes the values changes the gradient (PyTorch's tutorial demonstration)."""
+    res = []
+    for lib in (flambeau, torch):
+        x = lib.tensor([1.0, 2.0, 3.0], dtype=lib.float64, requires_grad=True)
+        calls = []
+
+        def pack(t):
+            calls.append("pack")
+            return t.detach().clone()
+
+        def unpack(t):
+            calls.append("unpack")
+            return t
+        with lib.autograd.graph.saved_tensors_hooks(pack, unpack):
+            y = (x * x).sin().sum()
+        assert "pack" in calls and "unpack" not in calls
+        y.backward()
+        assert calls.count("pack") == calls.count("unpack")
+        g1 = x.grad.numpy().copy()
+        x.grad = None
+        with lib.autograd.graph.saved_tensors_hooks(lambda t: t * 0 + 10, lambda t: t):
+            (x * x).sum().backward()
+        g2 = x.grad.numpy().copy()
+        x.grad = None
+        with lib.autograd.graph.save_on_cpu():
+            (x.exp() * x).sum().backward()
+        res.append((g1, g2, x.grad.numpy()))
+        with lib.autograd.graph.disable_saved_tensors_hooks("no hooks here"):
+            with pytest.raises(RuntimeError, match="no hooks here"):
+                with lib.autograd.graph.saved_tensors_hooks(lambda t: t, lambda t: t):
+                    pass
+    for a, b in zip(*res):
+        np.testing.assert_allclose(a, b, rtol=1e-12)
