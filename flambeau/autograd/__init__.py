@@ -117,4 +117,4 @@ def grad(outputs, inputs, grad_outputs=None, retain_graph=None, create_graph=Fal
 
 
 from .gradcheck import gradcheck, gradgradcheck  # noqa: E402,F401
-from . import functional, graph  # noqa: E402,F401
+from . import functional, graph, forward_ad  # noqa: E402,F401

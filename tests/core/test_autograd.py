@@ -481,3 +481,32 @@ def test_saved_tensors_hooks_pack_and_unpack_as_torch():
                     pass
     for a, b in zip(*res):
         np.testing.assert_allclose(a, b, rtol=1e-12)
+
+
+def test_forward_ad_dual_tensors_match_torch():
+    """make_dual / unpack_dual: J @ t for one and for several duals, through a module's
+    functional_call (PyTorch's forward-mode tutorial), and None for a tensor with no dual."""
+    rng = np.random.default_rng(0)
+    W, p, t = rng.standard_normal((3, 4)), rng.standard_normal(4), rng.standard_normal(4)
+    q, s = rng.standard_normal(3), rng.standard_normal(3)
+    res = []
+    for lib in (flambeau, torch):
+        fwAD = lib.autograd.forward_ad
+        lin = lib.nn.Linear(4, 3).double()
+        with lib.no_grad():
+            lin.weight.copy_(lib.from_numpy(W.copy()))
+            lin.bias.zero_()
+        with fwAD.dual_level():
+            x = fwAD.make_dual(lib.from_numpy(p.copy()), lib.from_numpy(t.copy()))
+            b = fwAD.make_dual(lib.from_numpy(q.copy()), lib.from_numpy(s.copy()))
+            y = lib.tanh(lib.from_numpy(W) @ x) ** 2 + b * x[:3]
+            tangent_y = fwAD.unpack_dual(y).tangent
+            tangent_x = fwAD.unpack_dual(x).tangent
+            assert fwAD.unpack_dual(lib.ones(2)).tangent is None
+            params = {"weight": fwAD.make_dual(lin.weight.detach(), lib.ones(3, 4, dtype=lib.float64)),
+                      "bias": lin.bias.detach()}
+            out = lib.func.functional_call(lin, params, (lib.from_numpy(p.copy()),))
+            tangent_out = fwAD.unpack_dual(out).tangent
+        res.append((tangent_y, tangent_x, tangent_out))
+    for a, b in zip(*res):
+        np.testing.assert_allclose(a.detach().numpy(), b.detach().numpy(), rtol=1e-12)
