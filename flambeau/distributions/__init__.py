@@ -45,3 +45,10 @@ from .studentT import Chi2, StudentT  # noqa: E402
 from . import kl_more  # noqa: E402,F401  (registers the KL pairs of the distributions above)
 __all__ += ["AbsTransform", "Cauchy", "Chi2", "Geometric", "Gumbel", "HalfCauchy", "HalfNormal", "LogNormal",
             "NegativeBinomial", "Pareto", "PowerTransform", "StudentT", "Weibull"]
+from .lowrank_multivariate_normal import LowRankMultivariateNormal  # noqa: E402
+from .mixture_same_family import MixtureSameFamily  # noqa: E402
+from .multinomial import Multinomial  # noqa: E402
+from .relaxed_bernoulli import LogitRelaxedBernoulli, RelaxedBernoulli  # noqa: E402,F401
+from .relaxed_categorical import ExpRelaxedCategorical, RelaxedOneHotCategorical  # noqa: E402,F401
+__all__ += ["LowRankMultivariateNormal", "MixtureSameFamily", "Multinomial", "RelaxedBernoulli",
+            "RelaxedOneHotCategorical"]
