@@ -1,8 +1,6 @@
 """``torch.distributions.Geometric`` and ``NegativeBinomial``."""
 from __future__ import annotations
 
-from numbers import Number
-
 import numpy as np
 
 from .._creation import zeros_like
@@ -14,26 +12,20 @@ from ..random import rng
 from . import constraints
 from .distribution import Distribution, _expand_params
 from .gamma import Gamma
-from .utils import broadcast_all, lazy_property, logits_to_probs, probs_to_logits
+from .utils import BinaryParams, broadcast_all, lazy_property
 
 __all__ = ["Geometric", "NegativeBinomial"]
 
 
-class Geometric(Distribution):
+class Geometric(BinaryParams, Distribution):
     """Number of failures before the first success in Bernoulli(``probs``) trials."""
 
     arg_constraints = {"probs": constraints.unit_interval, "logits": constraints.real}
     support = constraints.nonnegative_integer
 
     def __init__(self, probs=None, logits=None, validate_args=None):
-        if (probs is None) == (logits is None):
-            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
-        if probs is not None:
-            (self.probs,) = broadcast_all(probs)
-        else:
-            (self.logits,) = broadcast_all(logits)
-        probs_or_logits = probs if probs is not None else logits
-        batch_shape = Size() if isinstance(probs_or_logits, Number) else probs_or_logits.size()
+        is_scalar = self._set_probs_or_logits(probs, logits)
+        batch_shape = Size() if is_scalar else self._param.size()
         super().__init__(batch_shape, validate_args=validate_args)
         if self._validate_args and probs is not None:
             value = self.probs
@@ -59,13 +51,6 @@ class Geometric(Distribution):
     def variance(self):
         return (1.0 / self.probs - 1.0) / self.probs
 
-    @lazy_property
-    def logits(self):
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self):
-        return logits_to_probs(self.logits, is_binary=True)
 
     def sample(self, sample_shape=Size()):
         shape = tuple(self._extended_shape(sample_shape))
@@ -85,7 +70,7 @@ class Geometric(Distribution):
         return binary_cross_entropy_with_logits(self.logits, self.probs, reduction="none") / self.probs
 
 
-class NegativeBinomial(Distribution):
+class NegativeBinomial(BinaryParams, Distribution):
     """Number of successes before ``total_count`` failures in Bernoulli(``probs``) trials."""
 
     arg_constraints = {"total_count": constraints.greater_than_eq(0),
@@ -121,17 +106,6 @@ class NegativeBinomial(Distribution):
     def variance(self):
         return self.mean / (-self.logits).sigmoid()
 
-    @lazy_property
-    def logits(self):
-        return probs_to_logits(self.probs, is_binary=True)
-
-    @lazy_property
-    def probs(self):
-        return logits_to_probs(self.logits, is_binary=True)
-
-    @property
-    def param_shape(self):
-        return self._param.size()
 
     @lazy_property
     def _gamma(self):

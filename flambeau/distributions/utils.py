@@ -85,3 +85,32 @@ class lazy_property:
         setattr(instance, self.wrapped.__name__, value)
         return value
 
+
+class BinaryParams:
+    """For a distribution given by the ``probs`` or the ``logits`` of a binary event: the one not
+    given is derived on first use; ``_param`` is the given one."""
+
+    def _set_probs_or_logits(self, probs, logits):
+        """Store the given parameter (broadcast to a Tensor); True if it was a Python number."""
+        from numbers import Number
+        if (probs is None) == (logits is None):
+            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+        if probs is not None:
+            (self.probs,) = broadcast_all(probs)
+            self._param = self.probs
+            return isinstance(probs, Number)
+        (self.logits,) = broadcast_all(logits)
+        self._param = self.logits
+        return isinstance(logits, Number)
+
+    @lazy_property
+    def logits(self):
+        return probs_to_logits(self.probs, is_binary=True)
+
+    @lazy_property
+    def probs(self):
+        return logits_to_probs(self.logits, is_binary=True)
+
+    @property
+    def param_shape(self):
+        return self._param.size()
