@@ -170,62 +170,42 @@ def erfinv_np(x):
     return y
 
 
-class Lgamma(ArrayFunction):
-    _node_name = "LgammaBackward0"
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return lgamma_np(x).astype(x.dtype)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return (g * digamma_np(x)).astype(g.dtype)
-
-    @staticmethod
-    def backward_graph(ctx, g):
-        (x,) = ctx.saved_tensors
-        return g * digamma(graft(ctx, 0, x))
-
-
-class Digamma(ArrayFunction):
-    _node_name = "DigammaBackward0"
-
-    @staticmethod
-    def forward(ctx, x):
-        ctx.save_for_backward(x)
-        return digamma_np(x).astype(x.dtype)
-
-    @staticmethod
-    def backward(ctx, g):
-        (x,) = ctx.saved_tensors
-        return (g * polygamma_np(1, x)).astype(g.dtype)
-
-    @staticmethod
-    def backward_graph(ctx, g):
-        (x,) = ctx.saved_tensors
-        return g * polygamma(1, graft(ctx, 0, x))
+def _polygamma_any(n, x):
+    """lgamma (n = -1), digamma (n = 0), polygamma(n) (n >= 1): each the derivative of the last."""
+    if n == -1:
+        return lgamma_np(x)
+    return digamma_np(x) if n == 0 else polygamma_np(n, x)
 
 
 class Polygamma(ArrayFunction):
+    """The polygamma family, lgamma and digamma included: the derivative of order ``n`` is the
+    function of order ``n + 1``, to any order."""
+
     _node_name = "PolygammaBackward0"
 
     @staticmethod
     def forward(ctx, x, n):
         ctx.save_for_backward(x)
         ctx.n = n
-        return polygamma_np(n, x).astype(x.dtype)
+        return _polygamma_any(n, x).astype(x.dtype)
 
     @staticmethod
     def backward(ctx, g):
         (x,) = ctx.saved_tensors
-        return (g * polygamma_np(ctx.n + 1, x)).astype(g.dtype), None
+        return (g * _polygamma_any(ctx.n + 1, x)).astype(g.dtype), None
 
     @staticmethod
     def backward_graph(ctx, g):
         (x,) = ctx.saved_tensors
         return g * polygamma(ctx.n + 1, graft(ctx, 0, x)), None
+
+
+class Lgamma(Polygamma):
+    _node_name = "LgammaBackward0"
+
+
+class Digamma(Polygamma):
+    _node_name = "DigammaBackward0"
 
 
 class Erfinv(ArrayFunction):
@@ -296,12 +276,12 @@ def _float(input):
 
 def lgamma(input):
     """``torch.lgamma``: log |Gamma(x)|, differentiable."""
-    return Lgamma.apply(_float(input))
+    return Lgamma.apply(_float(input), -1)
 
 
 def digamma(input):
     """``torch.digamma``: d/dx lgamma(x), differentiable."""
-    return Digamma.apply(_float(input))
+    return Digamma.apply(_float(input), 0)
 
 
 def polygamma(n, input):
