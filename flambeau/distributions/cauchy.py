@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import math
-from numbers import Number
 
 import numpy as np
 
@@ -13,7 +12,7 @@ from ..random import rng
 from . import constraints
 from .distribution import Distribution, _expand_params
 from .half import Half
-from .utils import broadcast_all
+from .utils import set_loc_scale
 
 __all__ = ["Cauchy", "HalfCauchy"]
 
@@ -26,12 +25,7 @@ class Cauchy(Distribution):
     has_rsample = True
 
     def __init__(self, loc, scale, validate_args=None):
-        self.loc, self.scale = broadcast_all(loc, scale)
-        if isinstance(loc, Number) and isinstance(scale, Number):
-            batch_shape = Size()
-        else:
-            batch_shape = self.loc.size()
-        super().__init__(batch_shape, validate_args=validate_args)
+        super().__init__(set_loc_scale(self, loc, scale), validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):
         return _expand_params(self, Cauchy, batch_shape, ("loc", "scale"), _instance)

@@ -1,7 +1,6 @@
 """``torch.distributions.Laplace``."""
 from __future__ import annotations
 
-from numbers import Number
 
 import numpy as np
 
@@ -11,7 +10,7 @@ from ..ops import expm1, log, log1p
 from ..random import uniform
 from . import constraints
 from .distribution import Distribution, _expand_params
-from .utils import broadcast_all
+from .utils import set_loc_scale
 
 __all__ = ["Laplace"]
 
@@ -40,12 +39,7 @@ class Laplace(Distribution):
         return (2 ** 0.5) * self.scale
 
     def __init__(self, loc, scale, validate_args=None):
-        self.loc, self.scale = broadcast_all(loc, scale)
-        if isinstance(loc, Number) and isinstance(scale, Number):
-            batch_shape = Size()
-        else:
-            batch_shape = self.loc.size()
-        super().__init__(batch_shape, validate_args=validate_args)
+        super().__init__(set_loc_scale(self, loc, scale), validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):
         return _expand_params(self, Laplace, batch_shape, ("loc", "scale"), _instance)

@@ -13,7 +13,7 @@ from . import constraints
 from .binomial import Binomial
 from .categorical import Categorical
 from .distribution import Distribution
-from .utils import broadcast_all
+from .utils import CategoricalParams, broadcast_all
 
 __all__ = ["Multinomial"]
 
@@ -35,7 +35,7 @@ class _Multinomial(constraints.Constraint):
 multinomial = _Multinomial
 
 
-class Multinomial(Distribution):
+class Multinomial(CategoricalParams, Distribution):
     """Counts of ``total_count`` draws from a categorical with ``probs`` (or ``logits``) over
     the last dimension. ``total_count`` is one Python int (``sample`` needs it; ``log_prob``
     takes the count of each value from ``value.sum(-1)``)."""
@@ -73,17 +73,6 @@ class Multinomial(Distribution):
     def variance(self):
         return self.total_count * self.probs * (1 - self.probs)
 
-    @property
-    def logits(self):
-        return self._categorical.logits
-
-    @property
-    def probs(self):
-        return self._categorical.probs
-
-    @property
-    def param_shape(self):
-        return self._categorical.param_shape
 
     def sample(self, sample_shape=Size()):
         shape = tuple(self._extended_shape(sample_shape))

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import math
-from numbers import Real, Number
+from numbers import Real
 
 from .._tensor import Size
 from ..autograd import no_grad
@@ -10,7 +10,7 @@ from ..ops import erf, log
 from . import constraints
 from ..ops.special import erfinv
 from .distribution import Distribution, _expand_params
-from .utils import _standard_normal, broadcast_all
+from .utils import set_loc_scale, _standard_normal
 
 __all__ = ["Normal"]
 
@@ -40,12 +40,7 @@ class Normal(Distribution):
         return self.stddev.pow(2)
 
     def __init__(self, loc, scale, validate_args=None):
-        self.loc, self.scale = broadcast_all(loc, scale)
-        if isinstance(loc, Number) and isinstance(scale, Number):
-            batch_shape = Size()
-        else:
-            batch_shape = self.loc.size()
-        super().__init__(batch_shape, validate_args=validate_args)
+        super().__init__(set_loc_scale(self, loc, scale), validate_args=validate_args)
 
     def expand(self, batch_shape, _instance=None):
         return _expand_params(self, Normal, batch_shape, ("loc", "scale"), _instance)

@@ -114,3 +114,44 @@ class BinaryParams:
     @property
     def param_shape(self):
         return self._param.size()
+
+
+def set_loc_scale(dist, loc, scale):
+    """``dist.loc`` and ``dist.scale`` broadcast together; returns the batch shape (empty when
+    both were Python numbers)."""
+    dist.loc, dist.scale = broadcast_all(loc, scale)
+    return Size() if isinstance(loc, Number) and isinstance(scale, Number) else dist.loc.size()
+
+
+class CategoricalParams:
+    """``logits``, ``probs`` and ``param_shape`` of the inner ``self._categorical``
+    (OneHotCategorical, Multinomial, ExpRelaxedCategorical)."""
+
+    @property
+    def logits(self):
+        return self._categorical.logits
+
+    @property
+    def probs(self):
+        return self._categorical.probs
+
+    @property
+    def param_shape(self):
+        return self._categorical.param_shape
+
+
+class RelaxedParams:
+    """``temperature``, ``logits`` and ``probs`` of ``self.base_dist`` (the relaxed distributions
+    defined as transforms of a logit-space one)."""
+
+    @property
+    def temperature(self):
+        return self.base_dist.temperature
+
+    @property
+    def logits(self):
+        return self.base_dist.logits
+
+    @property
+    def probs(self):
+        return self.base_dist.probs
