@@ -14,25 +14,10 @@ import torch.distributions as TD
 
 import flambeau
 import flambeau.distributions as D
+from distribution_data import R, pos, real
 from helpers import check
 
 F64 = np.float64
-R = np.random.default_rng(0)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_data_rng(request):
-    global R
-    R = np.random.default_rng(sum(map(ord, request.node.name)) * 7919)
-    yield
-
-
-def pos(*s, lo=0.5, hi=2.5):
-    return R.uniform(lo, hi, s)
-
-
-def real(*s):
-    return R.standard_normal(s)
 
 
 def _L(lib):

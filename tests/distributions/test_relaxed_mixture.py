@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import torch
 import torch.distributions as TD
+from distribution_data import R, pos, real
 from helpers import check
 from torch.distributions.relaxed_bernoulli import LogitRelaxedBernoulli as TLogitRelaxedBernoulli
 from torch.distributions.relaxed_categorical import ExpRelaxedCategorical as TExpRelaxedCategorical
@@ -28,22 +29,6 @@ from flambeau.distributions.relaxed_bernoulli import LogitRelaxedBernoulli
 from flambeau.distributions.relaxed_categorical import ExpRelaxedCategorical
 
 F64 = np.float64
-R = np.random.default_rng(0)
-
-
-@pytest.fixture(autouse=True)
-def _fresh_data_rng(request):
-    global R
-    R = np.random.default_rng(sum(map(ord, request.node.name)) * 7919)
-    yield
-
-
-def pos(*s, lo=0.5, hi=2.5):
-    return R.uniform(lo, hi, s)
-
-
-def real(*s):
-    return R.standard_normal(s)
 
 
 def _L(lib):
