@@ -10,7 +10,7 @@ from ..random import rng
 from . import constraints
 from ..ops.special import lgamma
 from .distribution import Distribution, _expand_params
-from .utils import BinaryParams, broadcast_all
+from .utils import BinaryParams
 
 __all__ = ["Binomial"]
 
@@ -29,15 +29,7 @@ class Binomial(BinaryParams, Distribution):
     has_enumerate_support = True
 
     def __init__(self, total_count=1, probs=None, logits=None, validate_args=None):
-        if (probs is None) == (logits is None):
-            raise ValueError("Either `probs` or `logits` must be specified, but not both.")
-        if probs is not None:
-            self.total_count, self.probs = broadcast_all(total_count, probs)
-            self.total_count = self.total_count.type_as(self.probs)
-        else:
-            self.total_count, self.logits = broadcast_all(total_count, logits)
-            self.total_count = self.total_count.type_as(self.logits)
-        self._param = self.probs if probs is not None else self.logits
+        self._set_probs_or_logits(probs, logits, total_count)
         batch_shape = self._param.size()
         super().__init__(batch_shape, validate_args=validate_args)
 

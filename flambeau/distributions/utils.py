@@ -90,18 +90,23 @@ class BinaryParams:
     """For a distribution given by the ``probs`` or the ``logits`` of a binary event: the one not
     given is derived on first use; ``_param`` is the given one."""
 
-    def _set_probs_or_logits(self, probs, logits):
-        """Store the given parameter (broadcast to a Tensor); True if it was a Python number."""
-        from numbers import Number
+    def _set_probs_or_logits(self, probs, logits, total_count=None):
+        """Store the given parameter (broadcast to a Tensor, together with ``total_count`` when
+        the distribution has one, which takes its dtype); True if it was a Python number."""
         if (probs is None) == (logits is None):
             raise ValueError("Either `probs` or `logits` must be specified, but not both.")
+        given = probs if probs is not None else logits
+        if total_count is None:
+            (param,) = broadcast_all(given)
+        else:
+            total_count, param = broadcast_all(total_count, given)
+            self.total_count = total_count.type_as(param)
         if probs is not None:
-            (self.probs,) = broadcast_all(probs)
-            self._param = self.probs
-            return isinstance(probs, Number)
-        (self.logits,) = broadcast_all(logits)
-        self._param = self.logits
-        return isinstance(logits, Number)
+            self.probs = param
+        else:
+            self.logits = param
+        self._param = param
+        return isinstance(given, Number)
 
     @lazy_property
     def logits(self):
