@@ -258,14 +258,18 @@ class Xlogy(ArrayFunction):
         gx = gy = None
         if nx:
             # log(y) masked to 0 where x == 0 and y <= 0 (y taken as 1 there: finite, then masked)
-            mask = (x == 0) & (y <= 0)
-            if mask.any():
-                gx = g * (log(graft(ctx, 1, np.where(mask, y.dtype.type(1), y))) * _wrap((~mask).astype(y.dtype)))
-            else:
-                gx = g * log(graft(ctx, 1, y))
+            gx = g * _masked_of_y(log, ctx, y, (x == 0) & (y <= 0), 1)
         if ny:
             gy = g * graft(ctx, 0, x) / graft(ctx, 1, y)
         return gx, gy
+
+
+def _masked_of_y(fn, ctx, y, mask, safe):
+    """``fn`` of the op's second input ``y`` as a Tensor, 0 where ``mask``: there y is first
+    replaced by the finite ``safe``, so that neither the value nor its slopes are NaN."""
+    if not mask.any():
+        return fn(graft(ctx, 1, y))
+    return fn(graft(ctx, 1, np.where(mask, y.dtype.type(safe), y))) * _wrap((~mask).astype(y.dtype))
 
 
 def _float(input):
@@ -429,10 +433,7 @@ class XLog1pY(ArrayFunction):
             # be NaN): y taken as 0 there (finite), then masked, value and slopes, as PyTorch's
             gd = g._data
             mask = ((x == 0) & (y <= -1)) | ((gd == 0) & ((y <= -1) | (y == np.inf)))
-            if mask.any():
-                gx = g * (log1p(graft(ctx, 1, np.where(mask, y.dtype.type(0), y))) * _wrap((~mask).astype(y.dtype)))
-            else:
-                gx = g * log1p(graft(ctx, 1, y))
+            gx = g * _masked_of_y(log1p, ctx, y, mask, 0)
         if ny:
             gy = g * graft(ctx, 0, x) / (1 + graft(ctx, 1, y))
         return gx, gy
