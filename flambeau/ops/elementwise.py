@@ -576,9 +576,6 @@ def _unary(name, fwd, bwd, saves="x", node=None, graph=None):
     return type(name, (ArrayFunction,), attrs)
 
 
-_SIGMOID_TAIL = {np.dtype(np.float32): -80.0, np.dtype(np.float64): -700.0}
-
-
 def _sigmoid(x):
     # 1 / (1 + exp(-x)): accurate, and a third of the passes of a two-branch formula. Far in the
     # negative tail exp(-x) overflows (the result would be 0); there sigmoid(x) = exp(x) / (1 +
@@ -590,13 +587,11 @@ def _sigmoid(x):
     if type(e) is not np.ndarray:   # a 0-d input: NumPy gives a scalar
         e = np.asarray(e)
     e += 1
+    tail = np.isinf(e) if e.size and e.max() == np.inf else None   # one reduction when nothing overflowed
     r = np.reciprocal(e, out=e).astype(x.dtype, copy=False)
-    cut = _SIGMOID_TAIL.get(x.dtype)
-    if cut is not None and r.size:
-        tail = x < cut
-        if tail.any():
-            t = np.exp(x[tail])
-            r[tail] = t / (1 + t)
+    if tail is not None:
+        t = np.exp(x[tail])
+        r[tail] = t / (1 + t)
     return r
 
 

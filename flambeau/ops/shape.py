@@ -344,7 +344,9 @@ class Slice(ArrayFunction):
     @staticmethod
     def forward(ctx, x, index):
         ctx.meta = (x.shape, x.dtype, index)
-        return x[_keep_0d(index)]
+        out = x[index]
+        # integers selecting one element give a NumPy scalar (a copy): take the 0-d view instead
+        return out if type(out) is np.ndarray else x[_keep_0d(index)]
 
     @staticmethod
     def backward(ctx, g):
@@ -374,8 +376,7 @@ def _keep_0d(index):
 
 def _slice_view(input, index):
     out = Slice.apply(input, index)
-    view_index = _keep_0d(index)
-    return _as_view(out, input, lambda a: a[view_index])
+    return _as_view(out, input, lambda a: a[_keep_0d(index)])
 
 
 def narrow(input, dim, start, length):
