@@ -2,13 +2,11 @@
 
 Parameters broadcast together (``broadcast_all``); ``rsample`` is the reparameterised,
 differentiable sample (Normal, Uniform, Exponential, Laplace, MultivariateNormal, and
-transformed/independent wrappers of these); ``log_prob``, ``entropy``, ``cdf``/``icdf`` and
-``kl_divergence`` are differentiable in the parameters. All randomness comes from flambeau's
+transformed/independent wrappers of these; Gamma, Chi2, Beta, Dirichlet and StudentT by
+implicit reparameterisation, see ``_implicit_grad``); ``log_prob``, ``entropy``,
+``cdf``/``icdf`` and ``kl_divergence`` are differentiable in the parameters. All randomness comes from flambeau's
 generator, so ``flambeau.manual_seed`` makes samples reproducible. Argument validation is on
 by default (``Distribution.set_default_validate_args``).
-
-Not provided: reparameterised ``rsample`` for Gamma, Beta and Dirichlet (their ``sample``
-works; ``has_rsample`` is False).
 """
 from . import constraints, transforms  # noqa: F401
 from .bernoulli import Bernoulli

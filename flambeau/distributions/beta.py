@@ -1,6 +1,8 @@
 """``torch.distributions.Beta``: a two-component Dirichlet, like PyTorch's.
 
-``rsample`` is not provided (``has_rsample`` is False); ``sample`` draws through Dirichlet.
+``sample`` and ``rsample`` draw through the Dirichlet of (concentration1, concentration0) and
+keep the first component; ``rsample`` is differentiable in both concentrations through the
+Dirichlet's implicit reparameterisation.
 """
 from __future__ import annotations
 
@@ -22,7 +24,7 @@ class Beta(Distribution):
 
     arg_constraints = {"concentration1": constraints.positive, "concentration0": constraints.positive}
     support = constraints.unit_interval
-    has_rsample = False
+    has_rsample = True
 
     def __init__(self, concentration1, concentration0, validate_args=None):
         if isinstance(concentration1, Real) and isinstance(concentration0, Real):
@@ -53,6 +55,9 @@ class Beta(Distribution):
     def variance(self):
         total = self.concentration1 + self.concentration0
         return self.concentration1 * self.concentration0 / (total.pow(2) * (total + 1))
+
+    def rsample(self, sample_shape=()):
+        return self._dirichlet.rsample(sample_shape).select(-1, 0)
 
     def sample(self, sample_shape=()):
         return self._dirichlet.sample(sample_shape).select(-1, 0)

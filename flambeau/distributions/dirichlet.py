@@ -1,21 +1,64 @@
 """``torch.distributions.Dirichlet``.
 
 Sampling: independent Gamma(concentration_i, 1) draws (NumPy's ``standard_gamma`` from
-flambeau's generator), normalised. ``rsample`` is not provided: ``has_rsample`` is False.
+flambeau's generator), normalised. ``rsample`` returns the same draw, differentiable in
+``concentration`` by PyTorch's implicit reparameterisation: each component is a
+Beta(alpha_i, total - alpha_i) draw whose derivative comes from ``_implicit_grad``, and the
+backward combines these so that the gradient stays on the simplex.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from .._tensor import Size, _wrap
+from ..autograd.function import ArrayFunction
 from ..ops import where
 from ..nn.functional import one_hot
 from . import constraints
 from ..ops.special import digamma, lgamma, xlogy
 from .distribution import Distribution, _expand_params
-from .gamma import _standard_gamma
+from ._implicit_grad import dirichlet_grad
+from .gamma import _standard_gamma_array
 
 __all__ = ["Dirichlet"]
+
+
+def _sample_dirichlet(concentration):
+    """Dirichlet draws (an array like ``concentration``): normalised Gamma draws, kept inside
+    the open simplex as PyTorch's are (the gradient takes logs of x and 1 - x)."""
+    g = _standard_gamma_array(concentration)
+    x = g / g.sum(-1, keepdims=True)
+    dtype = concentration.dtype
+    return np.clip(x, np.finfo(dtype).tiny, np.nextafter(dtype.type(1), dtype.type(0))).astype(dtype)
+
+
+def _dirichlet_backward(x, concentration, grad_output):
+    """The vector-Jacobian product of a Dirichlet draw x in its concentration. Each x_i is a
+    Beta(alpha_i, total - alpha_i) draw, whose implicit derivative with the rest of the
+    concentration fixed (``dirichlet_grad``, scaled by 1 / (1 - x_i)) moves x_i while the other
+    components shrink in proportion to stay on the simplex: dx_j/dalpha_i =
+    grad_i (delta_ij - x_j)."""
+    total = np.broadcast_to(concentration.sum(-1, keepdims=True), concentration.shape)
+    grad = dirichlet_grad(x, concentration, total)
+    return grad * (grad_output - (x * grad_output).sum(-1, keepdims=True))
+
+
+class _Dirichlet(ArrayFunction):
+    """A Dirichlet draw, differentiable once in its concentration (the implicit derivative is a
+    fitted approximation with no derivative of its own)."""
+
+    _node_name = "_DirichletBackward"
+
+    @staticmethod
+    def forward(ctx, concentration):
+        x = _sample_dirichlet(concentration)
+        ctx.save_for_backward(x, concentration)
+        return x
+
+    @staticmethod
+    def backward(ctx, grad_output):
+        x, concentration = ctx.saved_tensors
+        return _dirichlet_backward(x, concentration, grad_output)
 
 
 class Dirichlet(Distribution):
@@ -23,7 +66,7 @@ class Dirichlet(Distribution):
 
     arg_constraints = {"concentration": constraints.independent(constraints.positive, 1)}
     support = constraints.simplex
-    has_rsample = False
+    has_rsample = True
 
     def __init__(self, concentration, validate_args=None):
         if concentration.dim() < 1:
@@ -36,11 +79,13 @@ class Dirichlet(Distribution):
         return _expand_params(self, Dirichlet, batch_shape, ("concentration",), _instance,
                               event_dims={"concentration": 1})
 
+    def rsample(self, sample_shape=Size()):
+        shape = tuple(self._extended_shape(sample_shape))
+        return _Dirichlet.apply(self.concentration.expand(shape))
+
     def sample(self, sample_shape=Size()):
         shape = tuple(self._extended_shape(sample_shape))
-        g = _standard_gamma(self.concentration.detach().expand(shape))
-        x = g / g.sum(-1, keepdims=True)
-        return _wrap(np.clip(x, np.finfo(x.dtype).tiny, 1.0).astype(self.concentration._data.dtype))
+        return _wrap(_sample_dirichlet(self.concentration.detach().expand(shape)._data))
 
     def log_prob(self, value):
         if self._validate_args:

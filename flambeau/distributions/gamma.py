@@ -1,7 +1,9 @@
 """``torch.distributions.Gamma``.
 
-Sampling draws NumPy's ``standard_gamma`` from flambeau's generator. ``rsample`` (PyTorch's
-implicit reparameterisation through the gamma CDF) is not provided: ``has_rsample`` is False.
+Sampling draws NumPy's ``standard_gamma`` from flambeau's generator. ``rsample`` is PyTorch's
+implicit reparameterisation: the same draw, differentiable in ``concentration`` through
+dx/dalpha = -(dF/dalpha) / pdf at the drawn x (see ``_implicit_grad``) and in ``rate`` through
+the division by it. ``sample`` and ``rsample`` consume the generator identically.
 """
 from __future__ import annotations
 
@@ -11,8 +13,10 @@ import numpy as np
 
 from .._tensor import Size, _wrap
 from ..ops import log
+from ..autograd.function import ArrayFunction
 from ..random import rng
 from . import constraints
+from ._implicit_grad import standard_gamma_grad
 from ..ops.special import digamma, lgamma, xlogy
 from .distribution import Distribution, _expand_params
 from .utils import broadcast_all
@@ -20,11 +24,35 @@ from .utils import broadcast_all
 __all__ = ["Gamma"]
 
 
-def _standard_gamma(concentration):
-    """Gamma(concentration, 1) draws from flambeau's generator, clamped away from 0 like PyTorch."""
-    a = concentration.detach()._data
+def _standard_gamma_array(a):
+    """Gamma(a, 1) draws (an array like ``a``) from flambeau's generator, clamped away from 0
+    like PyTorch's."""
     x = np.asarray(rng().standard_gamma(a.astype(np.float64))).astype(a.dtype)   # 0-d: NumPy gives a float
     return np.maximum(x, np.finfo(a.dtype).tiny)
+
+
+def _standard_gamma(concentration):
+    """Gamma(concentration, 1) draws as an array, outside the graph."""
+    return _standard_gamma_array(concentration.detach()._data)
+
+
+class _StandardGamma(ArrayFunction):
+    """``torch._standard_gamma``: a Gamma(alpha, 1) draw x, whose derivative in alpha is the
+    implicit one, dx/dalpha = -(dF/dalpha) / pdf at x. That derivative is itself a fitted
+    approximation with no derivative of its own, so the op is differentiable once."""
+
+    _node_name = "StandardGammaBackward0"
+
+    @staticmethod
+    def forward(ctx, alpha):
+        x = _standard_gamma_array(alpha)
+        ctx.save_for_backward(alpha, x)
+        return x
+
+    @staticmethod
+    def backward(ctx, g):
+        alpha, x = ctx.saved_tensors
+        return g * standard_gamma_grad(alpha, x)
 
 
 class Gamma(Distribution):
@@ -32,7 +60,7 @@ class Gamma(Distribution):
 
     arg_constraints = {"concentration": constraints.positive, "rate": constraints.positive}
     support = constraints.nonnegative
-    has_rsample = False
+    has_rsample = True
     _mean_carrier_measure = 0
 
     @property
@@ -58,7 +86,16 @@ class Gamma(Distribution):
     def expand(self, batch_shape, _instance=None):
         return _expand_params(self, Gamma, batch_shape, ("concentration", "rate"), _instance)
 
+    def rsample(self, sample_shape=Size()):
+        shape = tuple(self._extended_shape(sample_shape))
+        value = _StandardGamma.apply(self.concentration.expand(shape)) / self.rate.expand(shape)
+        # a draw that underflows stays positive; clamped outside the graph, so the gradient is
+        # that of the unclamped value, as in PyTorch
+        value.detach().clamp_(min=float(np.finfo(value._data.dtype).tiny))
+        return value
+
     def sample(self, sample_shape=Size()):
+        # the same draws and arithmetic as rsample, without the graph
         shape = tuple(self._extended_shape(sample_shape))
         g = _standard_gamma(self.concentration.detach().expand(shape))
         value = g / np.broadcast_to(self.rate.detach()._data, shape)

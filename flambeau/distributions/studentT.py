@@ -1,8 +1,8 @@
 """``torch.distributions.Chi2`` (a Gamma) and ``StudentT``.
 
-flambeau's Gamma has no reparameterised ``rsample`` (PyTorch differentiates through the gamma
-CDF implicitly), so neither has one here: ``sample`` works, ``has_rsample`` is False (PyTorch:
-True for both)."""
+Both have PyTorch's reparameterised ``rsample``: Chi2 inherits Gamma's (differentiable in ``df``
+through the concentration df / 2), and StudentT draws X ~ Normal(0, 1) and Z ~ Chi2(df) and
+returns loc + scale * X / sqrt(Z / df). ``sample`` draws the same numbers without the graph."""
 from __future__ import annotations
 
 import math
@@ -51,7 +51,7 @@ class StudentT(Distribution):
 
     arg_constraints = {"df": constraints.positive, "loc": constraints.real, "scale": constraints.positive}
     support = constraints.real
-    has_rsample = False  # PyTorch: True (needs Gamma's rsample, which flambeau lacks)
+    has_rsample = True
 
     @property
     def mean(self):
@@ -99,8 +99,12 @@ class StudentT(Distribution):
             return _wrap(np.array(out, dtype=dt).reshape(shape))
 
     def rsample(self, sample_shape=Size()):
-        raise NotImplementedError("StudentT.rsample needs a reparameterised Gamma sample, which flambeau "
-                                  "does not provide")
+        # the normal draws come first, then the chi-squared ones, as in sample
+        shape = tuple(self._extended_shape(sample_shape))
+        x = _wrap(rng().standard_normal(shape).astype(self.loc._data.dtype))
+        z = self._chi2.rsample(sample_shape)
+        y = x / (z / self.df).sqrt()
+        return self.loc + self.scale * y
 
     def log_prob(self, value):
         if self._validate_args:
