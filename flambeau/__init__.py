@@ -135,3 +135,20 @@ for _name in ("abs_", "addmv_", "ceil_", "clamp_", "clamp_max_", "clamp_min_", "
               "square_", "tanh_", "trunc_", "xlogy_", "zero_"):
     globals()[_name] = _inplace_function(_name)
 del _name
+
+
+# ---------------------------------------------------------------------------- mixed precision (torch.amp)
+from . import amp, cpu  # noqa: F401,E402  (torch.amp, torch.cpu)
+from .cuda import amp as _cuda_amp  # noqa: F401,E402  (torch.cuda.amp)
+from .amp.autocast_mode import (  # noqa: F401,E402
+    autocast, is_autocast_enabled, set_autocast_enabled, get_autocast_dtype, set_autocast_dtype,
+    is_autocast_cpu_enabled, set_autocast_cpu_enabled, get_autocast_cpu_dtype, set_autocast_cpu_dtype,
+    get_autocast_gpu_dtype, set_autocast_gpu_dtype, is_autocast_cache_enabled, set_autocast_cache_enabled,
+    clear_autocast_cache, autocast_increment_nesting, autocast_decrement_nesting)
+
+
+def __getattr__(name):
+    if name == "bfloat16":
+        raise AttributeError("module 'flambeau' has no attribute 'bfloat16': flambeau has no bfloat16 dtype. "
+                             "Mixed precision runs in float16: torch.autocast('cpu', dtype=torch.float16).")
+    raise AttributeError(f"module 'flambeau' has no attribute {name!r}")

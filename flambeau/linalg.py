@@ -18,6 +18,7 @@ from .ops import decomp as _d
 from .ops.decomp import LinAlgError
 from .ops.other import chain_product
 from .ops.elementwise import _out as _elementwise_out
+from .amp._state import fp32_op as _fp32_op   # decompositions: on PyTorch's CPU float32 autocast list
 
 __all__ = ["LinAlgError", "cholesky", "cond", "cross", "det", "diagonal", "eigh", "eigvalsh", "inv", "matmul",
            "matrix_norm", "matrix_power", "matrix_rank", "multi_dot", "norm", "pinv", "qr", "slogdet", "solve",
@@ -55,6 +56,7 @@ def _square(A, op):
 
 
 # ---------------------------------------------------------------------------- inverses and solvers
+@_fp32_op
 def inv(A, *, out=None):
     """A^-1 of each square matrix; :class:`LinAlgError` if one is singular."""
     _square(A, "linalg.inv")
@@ -77,6 +79,7 @@ def _is_vector_rhs(A, B):
     return B.ndim == 1 or (B.ndim == A.ndim - 1 and tuple(B.shape) == tuple(A.shape[:-1]))
 
 
+@_fp32_op
 def solve(A, B, *, left=True, out=None):
     """X with A X = B (``left=False``: X A = B); B a matrix or a (batch of) vector(s)."""
     _square(A, "linalg.solve")
@@ -98,6 +101,7 @@ def solve(A, B, *, left=True, out=None):
     return _out(x.squeeze(-1) if vector else x, out)
 
 
+@_fp32_op
 def solve_triangular(A, B, *, upper, left=True, unitriangular=False, out=None):
     """X with A X = B (``left=False``: X A = B) for triangular A: only A's ``upper`` (or lower)
     triangle is read, its diagonal taken as ones with ``unitriangular``."""
@@ -112,6 +116,7 @@ def solve_triangular(A, B, *, upper, left=True, unitriangular=False, out=None):
     return _out(_d.SolveTriangular.apply(A, B, builtins.bool(upper), builtins.bool(unitriangular)), out)
 
 
+@_fp32_op
 def pinv(A, *, atol=None, rtol=None, hermitian=False, out=None):
     """The Moore-Penrose pseudo-inverse from the SVD: singular values at or below
     max(atol, rtol * largest) are treated as zero (default rtol: eps * max(m, n))."""
@@ -125,6 +130,7 @@ def _number_or_array(t):
     return t._data if isinstance(t, Tensor) else t
 
 
+@_fp32_op
 def matrix_rank(A, *, atol=None, rtol=None, hermitian=False, out=None):
     """The number of singular values above the tolerance of :func:`pinv` (int64)."""
     _d.check_float(A._data, "linalg.matrix_rank")
@@ -184,12 +190,14 @@ def multi_dot(tensors, *, out=None):
 
 
 # ---------------------------------------------------------------------------- decompositions
+@_fp32_op
 def cholesky(A, *, upper=False, out=None):
     """L with A = L L^T (``upper``: U with A = U^T U) for symmetric positive-definite A."""
     _square(A, "linalg.cholesky")
     return _out(_d.Cholesky.apply(A, builtins.bool(upper)), out)
 
 
+@_fp32_op
 def eigh(A, UPLO="L", *, out=None):
     """Eigenvalues (ascending) and orthonormal eigenvectors of symmetric matrices (only the
     ``UPLO`` triangle is read)."""
@@ -199,10 +207,12 @@ def eigh(A, UPLO="L", *, out=None):
     return _out(EighResult(*_d.Eigh.apply(A, UPLO)), out)
 
 
+@_fp32_op
 def eigvalsh(A, UPLO="L", *, out=None):
     return _out(eigh(A, UPLO).eigenvalues, out)
 
 
+@_fp32_op
 def svd(A, full_matrices=True, *, driver=None, out=None):
     """U, S, Vh with A = U diag(S) Vh, S descending."""
     _d.check_float(A._data, "linalg.svd")
@@ -211,6 +221,7 @@ def svd(A, full_matrices=True, *, driver=None, out=None):
     return _out(SvdResult(*_d.Svd.apply(A, builtins.bool(full_matrices))), out)
 
 
+@_fp32_op
 def svdvals(A, *, driver=None, out=None):
     _d.check_float(A._data, "linalg.svdvals")
     if A.ndim < 2:
@@ -218,6 +229,7 @@ def svdvals(A, *, driver=None, out=None):
     return _out(_d.Svdvals.apply(A), out)
 
 
+@_fp32_op
 def qr(A, mode="reduced", *, out=None):
     """Q, R with A = QR, Q orthonormal, R upper triangular (``mode`` 'reduced', 'complete', or
     'r': R only, Q empty)."""

@@ -27,6 +27,7 @@ import numpy as np
 
 from .. import _creation
 from .. import _dtype as D
+from ..amp import _state as _amp
 from .._tensor import Tensor
 from ..ops import baddbmm, bmm, cat, matmul, softmax
 from . import functional as F
@@ -110,6 +111,8 @@ def scaled_dot_product_attention(query, key, value, attn_mask=None, dropout_p=0.
     ``scale`` defaults to 1 / sqrt(E). ``dropout_p`` > 0 drops attention weights (always: the
     caller passes 0 in eval mode, as with PyTorch).
     """
+    if _amp.active:             # autocast: runs in float16
+        query, key, value, attn_mask = _amp.lower(query, key, value, attn_mask)
     if _ALLOWED[0] is not None and SDPBackend.MATH not in _ALLOWED[0]:
         raise RuntimeError("No available kernel. Aborting execution. (flambeau computes attention with the "
                            "math kernel only: SDPBackend.MATH)")

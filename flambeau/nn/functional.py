@@ -16,6 +16,7 @@ from ..autograd.function import ArrayFunction, BareCtx, linear_map
 from ..autograd.grad_mode import no_grad
 from ..ops import inplace as _inplace
 from ..ops._util import fmt_shape
+from ..amp import _state as _amp
 from ..ops.activation import (  # noqa: F401
     leaky_relu, elu, selu, celu, gelu, silu, mish, hardtanh, relu6, hardsigmoid, hardswish, softplus,
     softsign, tanhshrink, threshold, prelu, logsigmoid, hardshrink, softshrink, softmin, glu, layer_norm,
@@ -141,6 +142,8 @@ def pad(input, pad, mode="constant", value=None):
         raise RuntimeError(f"Padding length should be less than or equal to two times the input dimension "
                            f"but got padding length {len(pad)} and input of dimension {nd}")
     pairs = [(0, 0)] * (nd - k) + [(pad[2 * (k - 1 - i)], pad[2 * (k - 1 - i) + 1]) for i in range(k)]
+    if _amp.active and ((mode == "reflect" and k <= 2) or mode == "replicate"):
+        (input,) = _amp.fp32(input)   # on PyTorch's CPU float32 autocast list
     if mode == "constant":
         for i, (b, a) in enumerate(pairs):
             if input._data.shape[i] + b + a < 0:
@@ -398,6 +401,7 @@ def pdist(input, p=2.0):
     return norm(input[i] - input[j], p, -1)
 
 
+@_amp.plain_op
 def bilinear(input1, input2, weight, bias=None):
     """``F.bilinear``: y_k = x1 W_k x2 + b_k; weight (out, in1, in2)."""
     from ..ops import einsum

@@ -21,6 +21,7 @@ from ..ops import inplace as _inplace
 from ..ops import pool as _P
 from ..ops._util import fmt_shape
 from ..ops.loss import _reduction, _reduce
+from ..amp._state import fp32_op as _fp32_op
 from .. import random as _random
 
 __all__ = ["pixel_shuffle", "pixel_unshuffle", "channel_shuffle", "native_channel_shuffle", "affine_grid",
@@ -363,6 +364,7 @@ class GridSample3d(GridSample):
     _node_name = "GridSampler3DBackward0"
 
 
+@_fp32_op
 def grid_sample(input, grid, mode="bilinear", padding_mode="zeros", align_corners=None):
     """``F.grid_sample``: sample (N, C, H, W) at grid (N, H_out, W_out, 2) of (x, y) in [-1, 1]
     (5-D: (N, C, D, H, W) at (N, D_out, H_out, W_out, 3)). mode 'bilinear' | 'nearest' |
@@ -614,6 +616,7 @@ def max_unpool3d(input, indices, kernel_size, stride=None, padding=0, output_siz
 
 
 # ---------------------------------------------------------------------------- losses
+@_fp32_op
 def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, swap=False, size_average=None,
                         reduce=None, reduction="mean"):
     """``F.triplet_margin_loss``: max(d(a, p) - d(a, n) + margin, 0) with d the p-norm distance."""
@@ -632,6 +635,7 @@ def triplet_margin_loss(anchor, positive, negative, margin=1.0, p=2, eps=1e-6, s
     return _reduce(loss, reduction)
 
 
+@_fp32_op
 def poisson_nll_loss(input, target, log_input=True, full=False, size_average=None, eps=1e-8, reduce=None,
                      reduction="mean"):
     """``F.poisson_nll_loss``: exp(x) - y x (log_input) or x - y log(x + eps); ``full`` adds the
@@ -708,6 +712,7 @@ class MultilabelMargin(ArrayFunction):
         return (g.unsqueeze(1) if ctx.reduction == "none" else g) * k, None, None
 
 
+@_fp32_op
 def multilabel_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     """``F.multilabel_margin_loss``: input (C) or (N, C); target of the same shape holding class
     indices, ended by the first -1."""
@@ -753,6 +758,7 @@ def feature_alpha_dropout(input, p=0.5, training=False, inplace=False):
     return input * m + b
 
 
+@_fp32_op
 def adaptive_avg_pool3d(input, output_size):
     """``F.adaptive_avg_pool3d``: (N, C, D, H, W) -> (N, C, *output_size)."""
     return _P._adaptive_avg("adaptive_avg_pool3d", 3, input, output_size)
@@ -764,6 +770,7 @@ class AdaptiveMax3d(_P.AdaptiveMax):
     _node_name = "AdaptiveMaxPool3DBackward0"
 
 
+@_fp32_op
 def adaptive_max_pool3d(input, output_size, return_indices=False):
     """``F.adaptive_max_pool3d``: (N, C, D, H, W) -> (N, C, *output_size); ``return_indices``
     also gives each maximum's flat index into the D*H*W input plane."""

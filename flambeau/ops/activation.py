@@ -17,6 +17,7 @@ from ..autograd.function import ArrayFunction, BareCtx, graft, recompute_backwar
 from .elementwise import _erf, _sigmoid
 from .inplace import inplace
 from ._util import fmt_shape, norm_dim
+from ..amp import _state as _amp
 
 __all__ = ["leaky_relu", "elu", "selu", "celu", "gelu", "silu", "mish", "hardtanh", "relu6", "hardsigmoid",
            "hardswish", "softplus", "softsign", "tanhshrink", "threshold", "prelu", "logsigmoid",
@@ -237,6 +238,8 @@ class Prelu(ArrayFunction):
 
 def prelu(input, weight):
     """``F.prelu(input, weight)``: weight has 1 or C (= input.shape[1]) elements."""
+    if _amp.active:             # autocast: runs in float16
+        input, weight = _amp.lower(input, weight)
     _float_input(input, "prelu")
     n = weight._data.size
     if weight._data.ndim > 1:

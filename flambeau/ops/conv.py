@@ -36,6 +36,7 @@ from .linalg import _gemm
 from ..autograd.function import ArrayFunction, graft
 from ._buffers import scratch
 from ._util import fmt_shape
+from ..amp import _state as _amp
 
 __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
            "unfold", "fold"]
@@ -491,6 +492,8 @@ def _check_geometry(stride, padding, dilation):
 
 
 def _conv(op, nd, input, weight, bias, stride, padding, dilation, groups):
+    if _amp.active:             # autocast: runs in float16
+        input, weight, bias = _amp.lower(input, weight, bias)
     _check_common(op, input, weight, bias, nd, False)
     unbatched = input._data.ndim == nd + 1
     if unbatched:
@@ -554,6 +557,8 @@ _AXIS = {1: ("width",), 2: ("height", "width"), 3: ("depth", "height", "width")}
 
 
 def _conv_transpose(op, nd, input, weight, bias, stride, padding, output_padding, groups, dilation):
+    if _amp.active:             # autocast: runs in float16
+        input, weight, bias = _amp.lower(input, weight, bias)
     _check_common(op, input, weight, bias, nd, True)
     unbatched = input._data.ndim == nd + 1
     if unbatched:

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..autograd.function import ArrayFunction
 from .loss import _reduction
+from ..amp._state import fp32_op as _fp32_op
 
 __all__ = ["ctc_loss"]
 
@@ -121,6 +122,7 @@ class CtcLoss(ArrayFunction):
         return grad.astype(lp.dtype, copy=False), None, None, None, None, None
 
 
+@_fp32_op
 def ctc_loss(log_probs, targets, input_lengths, target_lengths, blank=0, reduction="mean", zero_infinity=False):
     """``F.ctc_loss``: log_probs (T, N, C) (or unbatched (T, C)) from log_softmax; targets (N, S)
     padded or 1-D concatenated; 'mean' divides each loss by its target length, then averages."""

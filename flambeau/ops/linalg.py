@@ -9,6 +9,7 @@ from .._threads import in_parallel_section, parallel_for, workers
 from ..autograd.function import ArrayFunction, graft
 from .._tensor import Tensor
 from ._util import fmt_shape
+from ..amp import _state as _amp
 
 _SPLIT_FLOPS = 1 << 26   # below ~64 MFLOP (~0.5 ms) waking a thread costs more than it saves (measured)
 _MIN_BLOCK = 64          # rows or columns per block when it is
@@ -20,6 +21,15 @@ def _gemm(a, b, out=None):
     flambeau._threads). A block's elements are bitwise those of the whole product (the BLAS sums
     each element's K terms in the same order whatever the rows around it; tests/core/test_threads.py
     checks it). Inside a parallel section (a convolution chunk) the product runs whole."""
+    if a.dtype == np.float16 and b.dtype == np.float16:
+        # NumPy has no BLAS kernel for float16 (its own loop is 5-25x slower than float32 BLAS):
+        # multiply in float32 and round once, which is also what PyTorch's CPU half GEMM does
+        # (float32 accumulation)
+        r = _gemm(a.astype(np.float32), b.astype(np.float32))
+        if out is None:
+            return r.astype(np.float16)
+        np.copyto(out, r, casting="unsafe")
+        return out
     n = workers()
     if a.ndim < 2 or b.ndim < 2 or n == 1 or in_parallel_section():
         return np.matmul(a, b, out=out)
@@ -103,17 +113,24 @@ class Matmul(ArrayFunction):
                 g2 = g2.reshape(1, 1)
         ga = gb = None
         if na:
-            ga = matmul(g2, b2.transpose(-1, -2))
+            ga = _matmul(g2, b2.transpose(-1, -2))
             if a.ndim == 1:
                 ga = ga.reshape(-1, a.shape[0]).sum(0)
         if nb:
-            gb = matmul(a2.transpose(-1, -2), g2)
+            gb = _matmul(a2.transpose(-1, -2), g2)
             if b.ndim == 1:
                 gb = gb.squeeze(-1).reshape(-1, b.shape[0]).sum(0)
         return ga, gb
 
 
 def matmul(input, other, *, out=None):
+    if _amp.active:             # autocast: runs in float16
+        input, other = _amp.lower(input, other)
+    return _matmul(input, other, out)
+
+
+def _matmul(input, other, out=None):
+    """matmul without the autocast cast (mv, dot and outer are not on autocast's lists)."""
     if not isinstance(input, Tensor) or not isinstance(other, Tensor):
         raise TypeError(f"matmul(): argument 'other' must be Tensor, not "
                         f"{type(other if isinstance(input, Tensor) else input).__name__}")
@@ -173,7 +190,7 @@ def bmm(input, mat2, *, out=None):
 def mv(input, vec):
     if input._data.ndim != 2 or vec._data.ndim != 1:
         raise RuntimeError(f"vector + matrix @ vector expected, got {input._data.ndim}, {vec._data.ndim}")
-    return matmul(input, vec)
+    return _matmul(input, vec)
 
 
 def dot(input, other):
@@ -183,7 +200,7 @@ def dot(input, other):
         raise RuntimeError(f"inconsistent tensor size, expected tensor [{input._data.shape[0]}] and src "
                            f"[{other._data.shape[0]}] to have the same number of elements, but got "
                            f"{input._data.shape[0]} and {other._data.shape[0]} elements respectively")
-    return matmul(input, other)
+    return _matmul(input, other)
 
 
 inner = dot
@@ -191,13 +208,15 @@ vdot = dot
 
 
 def outer(input, vec2):
-    return matmul(input.reshape(-1, 1), vec2.reshape(1, -1))
+    return _matmul(input.reshape(-1, 1), vec2.reshape(1, -1))
 
 
 ger = outer
 
 
 def addmm(input, mat1, mat2, *, beta=1, alpha=1):
+    if _amp.active:
+        input, mat1, mat2 = _amp.lower(input, mat1, mat2)
     r = matmul(mat1, mat2)
     if alpha != 1:
         r = r * alpha
@@ -239,11 +258,13 @@ class Linear(ArrayFunction):
         nb = len(ctx.needs_input_grad) > 2 and ctx.needs_input_grad[2]
         xt, wt = graft(ctx, 0, x), graft(ctx, 1, w)
         g2 = g.reshape(-1, g.shape[-1])
-        return (matmul(g, wt) if nx else None), \
-            (matmul(g2.t(), xt.reshape(-1, x.shape[-1])) if nw else None), (g2.sum(0) if nb else None)
+        return (_matmul(g, wt) if nx else None), \
+            (_matmul(g2.t(), xt.reshape(-1, x.shape[-1])) if nw else None), (g2.sum(0) if nb else None)
 
 
 def linear(input, weight, bias=None):
+    if _amp.active:             # autocast: runs in float16
+        input, weight, bias = _amp.lower(input, weight, bias)
     if input._data.ndim == 0 or input._data.shape[-1] != weight._data.shape[-1]:
         s = input._data.shape
         raise RuntimeError(f"linear: mat1 and mat2 shapes cannot be multiplied "
@@ -262,6 +283,13 @@ def linear(input, weight, bias=None):
     return Linear.apply(input, weight, bias)
 
 
+def _np_einsum(eq, *xs):
+    if all(x.dtype == np.float16 for x in xs):
+        # no BLAS for float16 (see _gemm): contract in float32, round once
+        return np.einsum(eq, *(x.astype(np.float32) for x in xs), optimize=True).astype(np.float16)
+    return np.einsum(eq, *xs, optimize=True)
+
+
 class Einsum(ArrayFunction):
     _node_name = "EinsumBackward0"
 
@@ -269,12 +297,12 @@ class Einsum(ArrayFunction):
     def forward(ctx, eq, *ops):
         ctx.save_for_backward(*ops)
         ctx.eq = eq
-        return np.einsum(eq, *ops, optimize=True)
+        return _np_einsum(eq, *ops)
 
     @staticmethod
     def backward(ctx, g):
         return _einsum_grads(ctx.eq, ctx.saved_tensors, ctx.saved_tensors, g, ctx.needs_input_grad,
-                             lambda eq, *xs: np.einsum(eq, *xs, optimize=True), np.broadcast_to)
+                             _np_einsum, np.broadcast_to)
 
     @staticmethod
     def backward_graph(ctx, g):
@@ -313,6 +341,8 @@ def _einsum_grads(eq, arrays, ops, g, needs, contract, broadcast):
 def einsum(equation, *operands):
     if len(operands) == 1 and isinstance(operands[0], (list, tuple)):
         operands = tuple(operands[0])
+    if _amp.active:             # autocast: runs in float16 (tensordot too, through einsum)
+        operands = tuple(_amp.lower(*operands))
     eq = equation.replace(" ", "")
     if "->" not in eq:
         # implicit output: the indices that appear once, in alphabetical order

@@ -16,6 +16,7 @@ from .. import _dtype as D
 from .._tensor import Tensor, _wrap
 from ..autograd.function import ArrayFunction, graft, recompute_backward
 from ._util import fmt_shape
+from ..amp._state import fp32_op as _fp32_op
 from .elementwise import _sigmoid
 
 __all__ = ["cross_entropy", "nll_loss", "mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss",
@@ -281,6 +282,7 @@ def _check_bounds(t, C, ignore_index):
         raise IndexError(f"Target {t[bad].flat[0]} is out of bounds.")
 
 
+@_fp32_op
 def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
              reduction="mean"):
     """``F.nll_loss``: input (N, C) / (N, C, d1, ...) / (C,) log-probabilities, target (N) /
@@ -296,6 +298,7 @@ def nll_loss(input, target, weight=None, size_average=None, ignore_index=-100, r
     return out.reshape(()) if squeeze and reduction == "none" else out
 
 
+@_fp32_op
 def cross_entropy(input, target, weight=None, size_average=None, ignore_index=-100, reduce=None,
                   reduction="mean", label_smoothing=0.0):
     """``F.cross_entropy``: log-softmax over dim 1 (dim 0 for a 1-D input) + NLL, in one node.
@@ -387,6 +390,7 @@ class MultiMargin(ArrayFunction):
         return recompute_backward(ctx, (g,), loss, [graft(ctx, 0, x), None])
 
 
+@_fp32_op
 def multi_margin_loss(input, target, p=1, margin=1.0, weight=None, size_average=None, reduce=None,
                       reduction="mean"):
     """``F.multi_margin_loss``: input (N, C) or (C,), target (N,) or () class indices."""
@@ -437,6 +441,7 @@ class SquaredError(ArrayFunction):
         return (gd if nx else None), (-gd if ny else None)
 
 
+@_fp32_op
 def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     """``F.mse_loss``: mean((input - target)^2); target broadcasts (with PyTorch's warning)."""
     reduction = _reduction(reduction, size_average, reduce)
@@ -448,6 +453,7 @@ def mse_loss(input, target, size_average=None, reduce=None, reduction="mean", we
     return _reduce(loss, reduction)
 
 
+@_fp32_op
 def l1_loss(input, target, size_average=None, reduce=None, reduction="mean", weight=None):
     """``F.l1_loss``: mean(|input - target|); the gradient at 0 is 0 (sign), like PyTorch."""
     from .elementwise import abs, sub
@@ -509,6 +515,7 @@ class SmoothL1(ArrayFunction):
         return (gd if nx else None), (-gd if ny else None)
 
 
+@_fp32_op
 def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mean", beta=1.0):
     """``F.smooth_l1_loss``."""
     reduction = _reduction(reduction, size_average, reduce)
@@ -519,6 +526,7 @@ def smooth_l1_loss(input, target, size_average=None, reduce=None, reduction="mea
     return _reduce(SmoothL1.apply(x, y, beta, False), reduction)
 
 
+@_fp32_op
 def huber_loss(input, target, reduction="mean", delta=1.0, weight=None):
     """``F.huber_loss``."""
     reduction = _reduction(reduction)
@@ -569,6 +577,7 @@ class BinaryCrossEntropy(ArrayFunction):
         return gx, gy
 
 
+@_fp32_op
 def binary_cross_entropy(input, target, weight=None, size_average=None, reduce=None, reduction="mean"):
     """``F.binary_cross_entropy``: input probabilities in [0, 1], target of the same shape."""
     reduction = _reduction(reduction, size_average, reduce)
@@ -641,6 +650,7 @@ class BCEWithLogits(ArrayFunction):
         return gx, gy, gw, gpw
 
 
+@_fp32_op
 def binary_cross_entropy_with_logits(input, target, weight=None, size_average=None, reduce=None,
                                      reduction="mean", pos_weight=None):
     """``F.binary_cross_entropy_with_logits``: sigmoid + BCE in one stable formula.
@@ -657,6 +667,7 @@ def binary_cross_entropy_with_logits(input, target, weight=None, size_average=No
     return _reduce(BCEWithLogits.apply(x, y, w, pw), reduction)
 
 
+@_fp32_op
 def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="mean"):
     """``F.soft_margin_loss``: log(1 + exp(-y x)), target in {-1, 1}."""
     from .activation import softplus
@@ -666,6 +677,7 @@ def soft_margin_loss(input, target, size_average=None, reduce=None, reduction="m
     return _reduce(softplus(neg(mul(x, y)), 1.0, math.inf), reduction)
 
 
+@_fp32_op
 def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_target=False):
     """``F.kl_div``: target * (log(target) - input) with input log-probabilities (0 where
     target == 0); ``log_target=True``: exp(target) * (target - input).
@@ -696,6 +708,7 @@ def kl_div(input, target, size_average=None, reduce=None, reduction="mean", log_
     return _reduce(loss, reduction)
 
 
+@_fp32_op
 def margin_ranking_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None,
                         reduction="mean"):
     """``F.margin_ranking_loss``: max(0, -y (x1 - x2) + margin)."""
@@ -708,6 +721,7 @@ def margin_ranking_loss(input1, input2, target, margin=0.0, size_average=None, r
     return _reduce(loss, reduction)
 
 
+@_fp32_op
 def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=None, reduction="mean"):
     """``F.hinge_embedding_loss``: x where y == 1, max(0, margin - x) where y == -1."""
     from .elementwise import clamp_min, where, neg, add
@@ -718,6 +732,7 @@ def hinge_embedding_loss(input, target, margin=1.0, size_average=None, reduce=No
     return _reduce(loss, reduction)
 
 
+@_fp32_op
 def cosine_embedding_loss(input1, input2, target, margin=0.0, size_average=None, reduce=None,
                           reduction="mean"):
     """``F.cosine_embedding_loss``: 1 - cos(x1, x2) where y == 1, max(0, cos - margin) where y == -1.

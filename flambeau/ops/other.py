@@ -23,7 +23,8 @@ from .._tensor import Tensor, _wrap
 from ._util import norm_dim, fmt_shape
 from .elementwise import to_dtype, where, clamp_min, sqrt, _out
 from .indexing import Gather, index_select, masked_fill
-from .linalg import matmul
+from .linalg import matmul, _matmul
+from ..amp import _state as _amp
 from .reduce import norm as _norm, ReturnCummax, _return_type, _type_word
 from .shape import cat, diagonal as _diagonal, expand, flip, _diagonal_array
 
@@ -98,6 +99,7 @@ def diagflat(input, offset=0):
     return diag_embed(input.reshape(-1), offset, 0, 1)
 
 
+@_amp.fp32_op
 def trace(input):
     """Sum of the main diagonal of a matrix (int64 for integer input, as PyTorch)."""
     _tensor_arg(input, "trace")
@@ -201,6 +203,8 @@ def _cname(t):
 
 def baddbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
     """``beta * input + alpha * (batch1 @ batch2)`` for (b, n, m) @ (b, m, p) batches."""
+    if _amp.active:             # autocast: runs in float16
+        input, batch1, batch2 = _amp.lower(input, batch1, batch2)
     for name, t in (("input", input), ("batch1", batch1), ("batch2", batch2)):
         _tensor_arg(t, "baddbmm", name)
     s1, s2 = batch1._data.shape, batch2._data.shape
@@ -221,6 +225,8 @@ def baddbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
 
 def addbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
     """``beta * input + alpha * sum_b(batch1[b] @ batch2[b])``: an (n, p) matrix."""
+    if _amp.active:             # autocast: runs in float16
+        input, batch1, batch2 = _amp.lower(input, batch1, batch2)
     for name, t in (("input", input), ("batch1", batch1), ("batch2", batch2)):
         _tensor_arg(t, "addbmm", name)
     s1, s2 = batch1._data.shape, batch2._data.shape
@@ -256,7 +262,7 @@ def addmv(input, mat, vec, *, beta=1, alpha=1, out=None):
                            f"({vec._data.shape[0]})")
     _same_dtypes("addmv", input=input, mat=mat, vec=vec)
     beta, alpha = _int_scalars((input, mat, vec), beta, alpha)
-    r = matmul(mat, vec)
+    r = _matmul(mat, vec)     # addmv is on no autocast list
     if alpha != 1:
         r = r * alpha
     return _out(_plus_input(r, input, beta), out)
@@ -353,6 +359,7 @@ def _safe_sqrt(r2):
     return where(z, 0.0, sqrt(where(z, 1.0, r2)))
 
 
+@_amp.fp32_op
 def cdist(x1, x2, p=2.0, compute_mode="use_mm_for_euclid_dist_if_necessary"):
     """The p-norm distances between the rows of x1 (..., P, M) and of x2 (..., R, M): (..., P, R)."""
     for name, t in (("x1", x1), ("x2", x2)):

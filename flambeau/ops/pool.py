@@ -18,6 +18,7 @@ from ..autograd.function import ArrayFunction, BareCtx, linear_map
 from .._tensor import _wrap
 from . import _resample
 from ._util import fmt_shape
+from ..amp._state import fp32_op as _fp32_op
 from .._threads import blocks as row_blocks, parallel_for
 from .conv import _blocks, _ntuple
 
@@ -214,6 +215,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     return _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
 
 
+@_fp32_op
 def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False, return_indices=False):
     """``torch.nn.functional.max_pool3d``: (N, C, D, H, W) -> (N, C, D_out, H_out, W_out)."""
     return _max_pool("max_pool3d", 3, input, kernel_size, stride, padding, dilation, ceil_mode, return_indices)
@@ -312,6 +314,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
                      divisor_override)
 
 
+@_fp32_op
 def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True,
                divisor_override=None):
     """``torch.nn.functional.avg_pool3d``."""

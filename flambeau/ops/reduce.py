@@ -14,6 +14,7 @@ from .. import _dtype as D
 from ..autograd.function import ArrayFunction, graft, saved_output, linear_map
 from .._tensor import Tensor, _wrap
 from ._util import norm_dim, norm_dims
+from ..amp._state import fp32_op as _fp32_op
 from .elementwise import to_dtype, _out, where, exp
 
 values_indices = namedtuple("values_indices", ["values", "indices"])
@@ -244,6 +245,7 @@ class ProdAll(Prod):
     _node_name = "ProdBackward0"
 
 
+@_fp32_op
 def prod(input, dim=None, keepdim=False, *, dtype=None):
     if dtype is not None:
         input = to_dtype(input, D.as_dtype(dtype))
