@@ -58,6 +58,7 @@ linalg.install_methods(Tensor)
 from . import nn, optim, utils  # noqa: F401,E402  (torch.nn, torch.optim, torch.utils after `import torch`)
 from . import multiprocessing  # noqa: F401,E402
 from . import profiler  # noqa: F401,E402  (torch.profiler)
+from . import onnx  # noqa: F401,E402  (torch.onnx; the onnx package itself is imported only by export)
 from . import distributions  # noqa: F401,E402  (torch.distributions)
 from . import special, testing, func  # noqa: F401,E402  (torch.special, torch.testing, torch.func)
 from .func import vmap  # noqa: F401,E402  (torch.vmap)

@@ -1,0 +1,274 @@
+"""Recording one forward call as a list of ops.
+
+While a trace records, the entry points every op goes through are wrapped, as the profiler
+does: ``ArrayFunction.apply`` (flambeau's own ops: each call becomes one :class:`OpRecord`),
+``Function.apply`` (custom autograd Functions: the ops their forward runs are recorded, the
+Function itself is inlined), and the two places where an in-place op writes into an existing
+tensor without an op of its own (``ops.inplace._write`` and the ``add_``/``mul_`` fast path).
+Stopping puts the originals back, so the normal op path never pays for the exporter.
+
+Values are identified by the Tensor objects flowing between ops (and, as a fallback, by their
+arrays: ``detach()`` shares the array). A tensor that no recorded op produced is a parameter or
+buffer of the model (named by its state_dict name), a graph input, or a constant captured from
+the forward code.
+"""
+from __future__ import annotations
+
+import importlib
+
+import numpy as np
+
+from .. import ops as _ops
+from .._tensor import Tensor
+from ..autograd.function import ArrayFunction, Function
+from ._errors import OnnxExporterError
+
+# the module (flambeau.ops re-exports its function ``inplace`` under the same name)
+_inplace_mod = importlib.import_module("..ops.inplace", __package__)
+
+active = None   # the Trace now recording, or None
+
+# the entry points as they were when the trace started (a profiler may have wrapped them: its
+# wrappers then keep timing the ops, and are what stop() puts back)
+_ORIGINALS = {}
+_BASE = {"Function.apply": Function.__dict__["apply"], "ArrayFunction.apply": ArrayFunction.__dict__["apply"],
+         "inplace._write": _inplace_mod._write, "ops.ufunc_inplace": _ops.ufunc_inplace}
+
+
+def _orig(key):
+    return _ORIGINALS.get(key) or _BASE[key]
+
+
+class Ref:
+    """An op argument that is a traced value (``vid`` indexes ``Trace.values``)."""
+
+    __slots__ = ("vid",)
+
+    def __init__(self, vid):
+        self.vid = vid
+
+    def __repr__(self):
+        return f"Ref({self.vid})"
+
+
+class Value:
+    """What the trace knows of one value: ``kind`` is 'input', 'param', 'const' or 'op'."""
+
+    __slots__ = ("array", "dtype", "kind", "name", "shape", "vid")
+
+    def __init__(self, vid, kind, shape, dtype, name=None, array=None):
+        self.vid, self.kind, self.name = vid, kind, name
+        self.shape, self.dtype, self.array = tuple(shape), np.dtype(dtype), array
+
+
+class OpRecord:
+    """One op call: its class, resolved arguments, output value ids and module path."""
+
+    __slots__ = ("args", "cls", "kwargs", "outputs", "scope")
+
+    def __init__(self, cls, args, kwargs, outputs, scope):
+        self.cls, self.args, self.kwargs, self.outputs, self.scope = cls, args, kwargs, outputs, scope
+
+
+class TraceError(OnnxExporterError):
+    """Something in forward that the trace cannot follow."""
+
+
+class Trace:
+    def __init__(self, params):
+        """``params``: ``{name: Tensor}`` of the model's parameters and buffers."""
+        self.values = []
+        self.ops = []
+        self.scope = []                 # dotted paths of the modules running, innermost last
+        self._by_tensor = {}            # id(Tensor) -> vid
+        self._by_array = {}             # id(ndarray) -> vid
+        self._keep = []                 # what the ids above refer to stays alive while tracing
+        self._depth = 0
+        self._params = {}
+        for name, t in params.items():
+            if id(t) in self._params:
+                continue                # a shared parameter keeps its first name
+            self._params[id(t)] = (name, t)
+            self._params.setdefault(id(t._data), (name, t))
+        self._param_vid = {}
+        self.raw = []                   # (array, op index) of the plain arrays ops were given
+
+    # -- values ---------------------------------------------------------------------------
+    def _new(self, kind, arr, name=None, keep=None):
+        v = Value(len(self.values), kind, np.shape(arr), getattr(arr, "dtype", np.float32), name,
+                  arr if kind in ("param", "const", "input") else None)
+        self.values.append(v)
+        if keep is not None:
+            self._keep.append(keep)
+        return v.vid
+
+    def _bind(self, t, vid):
+        self._by_tensor[id(t)] = vid
+        self._by_array[id(t._data)] = vid
+        self._keep.append(t)
+
+    def add_input(self, t, name):
+        vid = self._new("input", t._data, name)
+        self._bind(t, vid)
+        return vid
+
+    def known(self, t):
+        return id(t) in self._by_tensor or id(t._data) in self._by_array
+
+    def _param(self, key):
+        name, t = self._params[key]
+        vid = self._param_vid.get(name)
+        if vid is None:
+            vid = self._param_vid[name] = self._new("param", t._data, name)
+        return vid
+
+    def resolve(self, a, nested=True):
+        """An op argument as the exporter sees it: Tensors (and arrays that are traced values or
+        parameters) become :class:`Ref`; other arrays are kept as they are (constants)."""
+        if isinstance(a, Tensor):
+            vid = self._by_tensor.get(id(a))
+            if vid is None:
+                vid = self._by_array.get(id(a._data))
+            if vid is None and (id(a) in self._params or id(a._data) in self._params):
+                vid = self._param(id(a) if id(a) in self._params else id(a._data))
+            if vid is None:                 # a tensor made inside forward: a constant
+                vid = self._new("const", a._data.copy())
+                self._bind(a, vid)
+            return Ref(vid)
+        if isinstance(a, np.ndarray):
+            vid = self._by_array.get(id(a))
+            if vid is None and id(a) in self._params:
+                vid = self._param(id(a))
+            if vid is None and a.dtype.kind in "iub":
+                vid = self._input_copy(a)
+            if vid is not None:
+                return Ref(vid)
+            a = a.copy()                    # a constant argument (the op about to be recorded)
+            self.raw.append((a, len(self.ops)))
+            return a
+        if nested and isinstance(a, (tuple, list)) and any(isinstance(x, (Tensor, np.ndarray)) for x in a):
+            return type(a)(self.resolve(x, False) for x in a)
+        return a
+
+    def _input_copy(self, a):
+        """The graph input an integer array argument is a copy of (embedding indices cast to
+        int64), or None."""
+        for v in self.values:
+            if v.kind == "input" and v.shape == a.shape and v.dtype.kind in "iub" and np.array_equal(v.array, a):
+                return v.vid
+        return None
+
+    # -- recording ------------------------------------------------------------------------
+    def record(self, cls, args, kwargs, out):
+        outs = out if type(out) is tuple else (out,)
+        vids = []
+        for o in outs:
+            if isinstance(o, Tensor):
+                vid = self._new("op", o._data)
+                self._bind(o, vid)
+                vids.append(vid)
+            else:
+                vids.append(None)
+        self.ops.append(OpRecord(cls, args, kwargs, vids, self.path()))
+
+    def path(self):
+        """The dotted path of the innermost module running ('' for the root)."""
+        return self.scope[-1] if self.scope else ""
+
+    def wrote(self, t, arr):
+        """``t`` now holds ``arr`` (an in-place op's result): later uses of ``t`` read that value."""
+        vid = self._by_array.get(id(arr))
+        if vid is None:
+            raise TraceError(f"flambeau.onnx.export: an in-place write into a tensor of shape {list(t.shape)} "
+                             "came from a computation outside flambeau's ops; it cannot be traced"
+                             + _where(self))
+        self._by_tensor[id(t)] = vid
+        self._by_array[id(t._data)] = vid
+        self._keep.append(t)
+
+    def output(self, t):
+        """The vid of a forward output."""
+        return self.resolve(t).vid
+
+
+def _where(trace):
+    path = trace.path()
+    return f" (in module '{path}')" if path else ""
+
+
+# ---------------------------------------------------------------------------- the wrappers
+def _traced_array_apply(cls, *args, **kwargs):
+    tr = active
+    orig = _orig("ArrayFunction.apply").__func__
+    if tr is None or tr._depth:     # not tracing, or an op called from inside another op
+        return orig(cls, *args, **kwargs)
+    rargs = [tr.resolve(a) for a in args]
+    rkw = {k: tr.resolve(v) for k, v in kwargs.items()}
+    tr._depth += 1
+    try:
+        out = orig(cls, *args, **kwargs)
+    finally:
+        tr._depth -= 1
+    tr.record(cls, rargs, rkw, out)
+    return out
+
+
+def _traced_function_apply(cls, *args, **kwargs):
+    tr = active
+    orig = _orig("Function.apply").__func__
+    out = orig(cls, *args, **kwargs)
+    if tr is None or tr._depth:
+        return out
+    # the Function is inlined: its forward's ops were recorded; an output none of them made
+    # was computed outside flambeau's ops and cannot be exported
+    for o in (out if isinstance(out, tuple) else (out,)):
+        if isinstance(o, Tensor) and not tr.known(o):
+            raise TraceError(f"flambeau.onnx.export: no ONNX conversion for autograd.Function "
+                             f"{cls.__name__}: its forward computes its output outside flambeau's ops"
+                             + _where(tr))
+    return out
+
+
+def _traced_write(t, arr, op_name="in-place op"):
+    _orig("inplace._write")(t, arr, op_name)
+    if active is not None:
+        active.wrote(t, arr)
+
+
+_UFUNC_OPS = {np.add: "add", np.subtract: "sub", np.multiply: "mul", np.true_divide: "div"}
+
+
+def _traced_ufunc_inplace(t, ufunc, other, op):
+    """``t op= other`` as the out-of-place op (recorded) written back into ``t``."""
+    if active is None or ufunc not in _UFUNC_OPS:
+        return _orig("ops.ufunc_inplace")(t, ufunc, other, op)
+    r = getattr(_ops, _UFUNC_OPS[ufunc])(t, other)
+    _inplace_mod._write(t, r._data, op)
+    return t
+
+
+def start(trace):
+    global active
+    if active is not None:
+        raise RuntimeError("flambeau.onnx.export: an export is already tracing (exports do not nest)")
+    _ORIGINALS.update({"Function.apply": Function.__dict__["apply"],
+                       "ArrayFunction.apply": ArrayFunction.__dict__["apply"],
+                       "inplace._write": _inplace_mod._write,
+                       "ops.ufunc_inplace": _ops.ufunc_inplace})
+    active = trace
+    Function.apply = classmethod(_traced_function_apply)
+    ArrayFunction.apply = classmethod(_traced_array_apply)
+    _inplace_mod._write = _traced_write
+    _ops.ufunc_inplace = _traced_ufunc_inplace
+
+
+def stop():
+    global active
+    if not _ORIGINALS:
+        return
+    Function.apply = _ORIGINALS["Function.apply"]
+    ArrayFunction.apply = _ORIGINALS["ArrayFunction.apply"]
+    _inplace_mod._write = _ORIGINALS["inplace._write"]
+    _ops.ufunc_inplace = _ORIGINALS["ops.ufunc_inplace"]
+    _ORIGINALS.clear()
+    active = None
