@@ -171,7 +171,8 @@ def standard_gamma_grad(alpha, x):
                          (rest, _gamma_grad_rational)):
             if mask.any():
                 out[mask] = fn(a[mask], xs[mask])
-    return out.astype(dtype).reshape(shape)
+        # a float32 result beyond float32's range becomes inf quietly, as PyTorch's cast does
+        return out.astype(dtype).reshape(shape)
 
 
 # --------------------------------------------------------------------------- Beta / Dirichlet
@@ -295,17 +296,17 @@ def dirichlet_grad(x, alpha, total):
     x, alpha, total = (v.astype(dtype).ravel() for v in (x, alpha, total))
     s = dtype.type
     x_, alpha_, total_ = x.astype(_ACC), alpha.astype(_ACC), total.astype(_ACC)
-    beta = total - alpha
-    beta_ = total_ - alpha_
-    boundary = total * x * (s(1) - x)
-    # the series near 0 and 1 converge where total * x * (1 - x) is small; the saddle point
-    # needs both concentrations large; the fitted rational function covers the rest
-    small = (x <= s(0.5)) & (boundary < s(2.5))
-    large = ~small & (x >= s(0.5)) & (boundary < s(0.75))
-    mid = ~small & ~large & (alpha > 6) & (beta > 6)
-    rest = ~small & ~large & ~mid
     out = np.empty(x.shape, dtype)
-    with np.errstate(all="ignore"):
+    with np.errstate(all="ignore"):   # inf parameters give NaN here quietly, as in PyTorch
+        beta = total - alpha
+        beta_ = total_ - alpha_
+        boundary = total * x * (s(1) - x)
+        # the series near 0 and 1 converge where total * x * (1 - x) is small; the saddle point
+        # needs both concentrations large; the fitted rational function covers the rest
+        small = (x <= s(0.5)) & (boundary < s(2.5))
+        large = ~small & (x >= s(0.5)) & (boundary < s(0.75))
+        mid = ~small & ~large & (alpha > 6) & (beta > 6)
+        rest = ~small & ~large & ~mid
         if small.any():
             out[small] = _beta_grad_alpha_small(x[small], alpha[small], beta[small])
         if large.any():

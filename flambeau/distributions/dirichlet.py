@@ -26,7 +26,9 @@ __all__ = ["Dirichlet"]
 def _sample_dirichlet(concentration):
     """Dirichlet draws (an array like ``concentration``): normalised Gamma draws, kept inside
     the open simplex as PyTorch's are (the gradient takes logs of x and 1 - x)."""
-    g = _standard_gamma_array(concentration)
+    # drawn and normalised in float64, as PyTorch's: in float32, draws for small concentrations
+    # underflow to the same clamp value and would tie the components at 1 / K
+    g = _standard_gamma_array(concentration.astype(np.float64))
     x = g / g.sum(-1, keepdims=True)
     dtype = concentration.dtype
     return np.clip(x, np.finfo(dtype).tiny, np.nextafter(dtype.type(1), dtype.type(0))).astype(dtype)

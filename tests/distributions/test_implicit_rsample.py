@@ -610,3 +610,32 @@ def test_gradient_without_rate_grad():
     std = _standard_gamma_array(np.array([1.0, 9.0]))
     np.testing.assert_allclose(c.grad.numpy(), ig.standard_gamma_grad(np.array([1.0, 9.0]), std) / 2.0,
                                rtol=1e-14)
+
+
+def test_dirichlet_float32_draws_normalised_in_float64():
+    # float32 Gamma draws for small concentrations underflow to one clamp value, which tied the
+    # components at 1 / K (Beta(1e-3, 1e-3) gave 0.5 in most draws); huge ones overflowed the
+    # sum. PyTorch draws and normalises in float64, so float32 draws are float64's rounded.
+    for conc in ([2.0 ** -10, 2.0 ** -10], [2.0 ** -6, 2.0 ** -10, 3.0], [2.0 ** 127, 2.0 ** 127]):  # exact in float32
+        flambeau.manual_seed(11)
+        x32 = D.Dirichlet(flambeau.tensor(conc, dtype=flambeau.float32)).sample((400,)).numpy()
+        flambeau.manual_seed(11)
+        x64 = D.Dirichlet(flambeau.tensor(conc, dtype=flambeau.float64)).sample((400,)).numpy()
+        expect = np.clip(x64.astype(F32), np.finfo(F32).tiny, np.nextafter(F32(1), F32(0)))
+        np.testing.assert_array_equal(x32, expect)
+    flambeau.manual_seed(12)
+    b = D.Beta(flambeau.tensor(1e-3), flambeau.tensor(1e-3)).rsample((2000,)).detach().numpy()
+    assert np.mean(b == 0.5) < 0.35   # draws that underflow in float64 too (about a quarter)
+
+
+@pytest.mark.filterwarnings("error::RuntimeWarning")
+def test_kernels_quiet_on_overflowing_and_infinite_inputs():
+    # tiny float32 concentrations give gradients beyond float32's range, and infinite ones give
+    # NaN: PyTorch returns inf / NaN without a warning
+    g = ig.standard_gamma_grad(np.float32([1e-30, 1e-45]), np.float32([0.5, 1.0]))
+    assert g.dtype == F32 and np.isinf(g).all()
+    t = torch._standard_gamma_grad(torch.tensor([1e-30, 1e-45]), torch.tensor([0.5, 1.0]))
+    np.testing.assert_array_equal(g, t.numpy())
+    args = [np.array(v, dtype=F64) for v in ([0.3, 0.3], [np.inf, 1.0], [np.inf, np.inf])]
+    d = ig.dirichlet_grad(*args)
+    np.testing.assert_array_equal(d, torch._dirichlet_grad(*map(torch.from_numpy, args)).numpy())
