@@ -50,6 +50,9 @@ class Graph:
             return a
         if isinstance(a, Ref):
             name = self.names.get(a.vid)
+            if name is None and self.trace.values[a.vid].kind == "op":
+                raise OnnxExporterError("flambeau.onnx.export: an op output with no ONNX conversion is used "
+                                        "(the indices of adaptive max pooling)")
             if name is None:            # a constant captured during the trace
                 name = self.names[a.vid] = self.const(self.trace.values[a.vid].array)
             return name
@@ -315,21 +318,38 @@ def avg_pool(g, op):
         return _batched(g, x, nd, lambda y: g.op("GlobalAveragePool", [y]))
     ceil = _ceil_mode(ins, k, s, p, (1,) * nd, out)
     div = np.asarray(div)
-    full = int(np.prod(k))
-    exclude = np.ones((1,) * nd, np.int64)      # the divisors of count_include_pad=False
+    # ONNX Runtime's divisors: with count_include_pad=1 the window clipped to the padded input
+    # (less than the kernel for ceil-mode edge windows), with 0 the window clipped to the input
+    include = np.ones((1,) * nd, np.int64)
+    exclude = np.ones((1,) * nd, np.int64)
     for a, (n, kk, ss, pp, o) in enumerate(zip(ins, k, s, p, out)):
         start = np.arange(o) * ss - pp
-        size = np.minimum(start + kk, n) - np.maximum(start, 0)
-        exclude = exclude * size.reshape((-1,) + (1,) * (nd - 1 - a))
-    if np.all(div == full):
+        end = np.minimum(start + kk, n + pp)
+        include = include * (end - start).reshape((-1,) + (1,) * (nd - 1 - a))
+        exclude = exclude * (np.minimum(end, n) - np.maximum(start, 0)).reshape((-1,) + (1,) * (nd - 1 - a))
+    if np.all(div == include):
         mode, scale = 1, None
-    elif not ceil and div.shape == exclude.shape and np.array_equal(div, exclude.astype(div.dtype)):
+    elif np.all(div == exclude):
         mode, scale = 0, None
-    else:                       # divisor_override, ceil-mode edges: window sums over the divisor
-        mode, scale = 1, (full / div.astype(np.float64)).astype(g.dtype(x))
+    else:                       # divisor_override: ONNX Runtime's window means rescaled to the divisor
+        mode, scale = 1, (include / div.astype(np.float64)).astype(g.dtype(x))
     y = _batched(g, x, nd, lambda y: g.op("AveragePool", [y], kernel_shape=list(k), strides=list(s),
                                           pads=list(p) * 2, ceil_mode=ceil, count_include_pad=mode))
     return y if scale is None else g.op("Mul", [y, scale])
+
+
+def adaptive_max(g, op):
+    """Adaptive max pooling with equal windows (each input size a multiple of the output's)."""
+    x, out = op.args[:2]
+    nd = len(out)
+    ins = g.shape(x)[-nd:]
+    if all(o == 1 for o in out):
+        return _batched(g, x, nd, lambda y: g.op("GlobalMaxPool", [y]))
+    if any(n % o for n, o in zip(ins, out)):
+        raise OnnxExporterError("flambeau.onnx.export: adaptive max pooling to a size that does not divide the "
+                                "input size has no ONNX conversion" + _in(op))
+    k = [n // o for n, o in zip(ins, out)]
+    return _batched(g, x, nd, lambda y: g.op("MaxPool", [y], kernel_shape=k, strides=k))
 
 
 def separable(g, op):
@@ -376,6 +396,8 @@ def sum_(g, op):
 
 def amax_amin(g, op):
     x, axes, keepdim, is_max = op.args[:4]
+    if axes is None:            # the full max()/min()
+        axes = range(len(g.shape(x)))
     return g.reduce("ReduceMax" if is_max else "ReduceMin", x, axes, keepdim)
 
 
@@ -431,16 +453,20 @@ def slice_(g, op):
         n = shape[dim]
         if isinstance(it, slice):
             st, sp, step = it.indices(n)
-            if not (st == 0 and sp == n and step == 1):
+            # bounds counted from the end stay negative: the same elements for another size of
+            # that dim (dynamic_axes)
+            from_end = [b is not None and -n <= b < 0 for b in (it.start, it.stop)]
+            if not (st == 0 and sp == n and step == 1) or any(from_end):
                 if step > 0 and sp >= n:
                     sp = _INT64_MAX
                 elif step < 0 and sp < 0:
                     sp = _INT64_MIN
+                st, sp = (int(it.start) if from_end[0] else st), (int(it.stop) if from_end[1] else sp)
                 starts.append(st), ends.append(sp), axes.append(dim), steps.append(step)
             out_pos += 1
         elif isinstance(it, (int, np.integer)) and not isinstance(it, bool):
-            i = int(it) % n
-            starts.append(i), ends.append(i + 1), axes.append(dim), steps.append(1)
+            i = int(it) if -n <= it < 0 else int(it) % n        # from the end: kept so, as above
+            starts.append(i), ends.append(_INT64_MAX if i == -1 else i + 1), axes.append(dim), steps.append(1)
             squeeze.append(dim)
         else:
             raise OnnxExporterError(f"flambeau.onnx.export: indexing with {type(it).__name__} has no ONNX "
@@ -497,7 +523,7 @@ CONVERTERS = {
     _la.Linear: linear, _la.Matmul: matmul, _la.Einsum: einsum,
     _conv.ConvNd: conv_nd, _conv.ConvTransposeNd: conv_transpose_nd,
     _norm.BatchNorm: batch_norm, _act.LayerNorm: layer_norm,
-    _pool.MaxPool: max_pool, _pool.AvgPool: avg_pool, _pool.Separable: separable,
+    _pool.MaxPool: max_pool, _pool.AvgPool: avg_pool, _pool.AdaptiveMax: adaptive_max, _pool.Separable: separable,
     _pool.UpsampleNearest: upsample_nearest,
     _red.Mean: mean, _red.Sum: sum_, _red.AmaxAmin: amax_amin,
     _shape.Reshape: reshape, _shape.Permute: permute, _shape.Expand: expand, _shape.Slice: slice_,

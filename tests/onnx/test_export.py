@@ -617,3 +617,60 @@ def test_constants_made_in_forward(tmp_path):
     _export(M(), x, tmp_path / "m.onnx", dynamic_axes={"x": [0]})
     x5 = flambeau.randn(5, 4)
     _close(_run(tmp_path / "m.onnx", {"x": x5.numpy()})[0], _fl_forward(M(), x5)[0], "constants")
+
+
+# ---------------------------------------------------------------------------- regressions
+@pytest.mark.parametrize("count_include_pad", [True, False])
+@pytest.mark.parametrize("divisor_override", [None, 5])
+def test_avg_pool_ceil_mode(tmp_path, count_include_pad, divisor_override):
+    # the last window of each axis runs past the padding: ONNX Runtime divides by the part of
+    # the window inside the padded input, as flambeau and PyTorch do
+    def build(lib):
+        nn = lib.nn
+        return nn.Sequential(nn.AvgPool2d(3, 2, padding=1, ceil_mode=True, count_include_pad=count_include_pad,
+                                          divisor_override=divisor_override),
+                             nn.Flatten(2), nn.AvgPool1d(3, 2, padding=1, ceil_mode=True,
+                                                          count_include_pad=count_include_pad))
+    _check(build, flambeau.randn(2, 4, 10, 10), tmp_path)
+
+
+def test_full_max_min(tmp_path):
+    def build(lib):
+        class M(lib.nn.Module):
+            def forward(self, x):
+                return x.max() - x.min()
+        return M()
+    _check(build, flambeau.randn(3, 4, 5), tmp_path)
+
+
+def test_adaptive_max_pool(tmp_path):
+    def build(lib):
+        nn = lib.nn
+        return nn.Sequential(nn.AdaptiveMaxPool2d((3, 2)), nn.ReLU(), nn.AdaptiveMaxPool2d(1))
+    _check(build, flambeau.randn(2, 4, 9, 10), tmp_path)
+    with pytest.raises(flambeau.onnx.OnnxExporterError, match="does not divide"):
+        flambeau.onnx.export(build(flambeau).eval(), flambeau.randn(2, 4, 8, 10), str(tmp_path / "bad.onnx"))
+
+    class Indices(flambeau.nn.Module):
+        def forward(self, x):
+            return flambeau.nn.functional.adaptive_max_pool2d(x, 1, return_indices=True)
+    with pytest.raises(flambeau.onnx.OnnxExporterError, match="indices of adaptive max pooling"):
+        flambeau.onnx.export(Indices(), flambeau.randn(2, 4, 6, 6), str(tmp_path / "bad.onnx"))
+
+
+def test_resnet9(tmp_path):
+    from flambeau.vision.models import resnet9
+    _check(lambda lib: resnet9(width=8), flambeau.randn(2, 3, 32, 32), tmp_path, twin=False)
+
+
+def test_negative_indices_follow_dynamic_axes(tmp_path):
+    class Ends(flambeau.nn.Module):
+        def forward(self, x):
+            return x[:, -1], x[:, -3:], x[:, :-1], x[-1:], x[:, -2]
+
+    path = tmp_path / "m.onnx"
+    _export(Ends(), flambeau.randn(2, 5, 3), path, input_names=["x"], dynamic_axes={"x": {0: "n", 1: "t"}})
+    x = flambeau.randn(4, 8, 3)
+    for got, want in zip(_run(path, {"x": x.numpy()}), _fl_forward(Ends(), x)):
+        assert got.shape == want.shape
+        _close(got, want, "indices from the end, other sizes than traced")
