@@ -285,9 +285,15 @@ def _binary(fn, a, b, name):
         raise
 
 
+def _scaled(other, alpha):
+    """``alpha * other`` for add/sub: a Python product when ``other`` is a scalar (it then stays a
+    scalar for type promotion, as in PyTorch), else a mul op."""
+    return mul(other, alpha) if isinstance(other, Tensor) else other * alpha
+
+
 def add(input, other, *, alpha=1, out=None):
     if alpha != 1:
-        other = mul(other, alpha)
+        other = _scaled(other, alpha)
     return _out(_binary(Add, input, other, "add"), out)
 
 
@@ -304,7 +310,7 @@ def sub(input, other, *, alpha=1, out=None):
         raise RuntimeError("Subtraction, the `-` operator, with a bool tensor is not supported. "
                            "If you are trying to invert a mask, use the `~` or `logical_not()` operator instead.")
     if alpha != 1:
-        other = mul(other, alpha)
+        other = _scaled(other, alpha)
     if not isinstance(input, Tensor) and isinstance(other, Tensor) and \
             isinstance(input, (builtins.int, builtins.float, np.number)):
         dt = D.result_type(other, input).np

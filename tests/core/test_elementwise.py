@@ -599,3 +599,25 @@ def test_top_level_in_place_functions():
         lib.clamp_(x, max=0.6)
         lib.mul(x, 1)        # unchanged
         np.testing.assert_allclose(x.numpy(), [0.5, 0.6, 0.6], rtol=1e-6)
+
+
+@pytest.mark.parametrize("fn", ["add", "sub"])
+@pytest.mark.parametrize("dtype", ["float32", "int64", "float16"])
+@pytest.mark.parametrize("other,alpha", [(1, 2), (True, 2), (0.25, 3), (2, -1)])
+def test_scalar_other_with_alpha(fn, dtype, other, alpha):
+    # a scalar `other` is scaled as a Python number and keeps its scalar rank in type promotion
+    import torch
+    import flambeau
+    if dtype == "int64" and isinstance(other, float):
+        pytest.skip("PyTorch refuses a float scalar with an integer tensor only through alpha")
+    base = np.arange(-2, 3)
+    res = {}
+    for L in (flambeau, torch):
+        x = L.tensor(base, dtype=getattr(L, dtype))
+        if fn == "sub" and other is True:    # both refuse bool subtraction, alpha or not
+            with pytest.raises(RuntimeError, match="with a bool tensor is not supported"):
+                L.sub(x, other, alpha=alpha)
+            return
+        res[L] = getattr(L, fn)(x, other, alpha=alpha)
+    assert str(res[flambeau].dtype).split(".")[-1] == str(res[torch].dtype).split(".")[-1]
+    np.testing.assert_array_equal(res[flambeau].numpy(), res[torch].numpy())
