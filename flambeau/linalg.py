@@ -19,6 +19,7 @@ from .ops.decomp import LinAlgError
 from .ops.other import chain_product
 from .ops.elementwise import _out as _elementwise_out
 from .amp._state import fp32_op as _fp32_op   # decompositions: on PyTorch's CPU float32 autocast list
+from .amp import _state as _amp
 
 __all__ = ["LinAlgError", "cholesky", "cond", "cross", "det", "diagonal", "eigh", "eigvalsh", "inv", "matmul",
            "matrix_norm", "matrix_power", "matrix_rank", "multi_dot", "norm", "pinv", "qr", "slogdet", "solve",
@@ -320,6 +321,8 @@ def cond(A, p=None, *, out=None):
 # ---------------------------------------------------------------------------- the rest
 def vecdot(x, y, *, dim=-1, out=None):
     """Dot products of vectors along ``dim`` (broadcast)."""
+    if _amp.active and out is None:   # autocast: on PyTorch's CPU float16 list
+        x, y = _amp.lower(x, y)
     return _out((x * y).sum(dim), out)
 
 

@@ -156,7 +156,8 @@ class GradScaler:
                 per_dtype[param.grad.dtype].append(param.grad)
         for grads in per_dtype.values():
             _non_finite_check_and_unscale_(grads, found_inf, inv_scale)
-        return {"cpu": found_inf}
+        # no gradient, no inf check recorded: step() then raises, as PyTorch's does (a missed backward)
+        return {"cpu": found_inf} if per_dtype else {}
 
     def unscale_(self, optimizer) -> None:
         """Divides the gradients of ``optimizer``'s parameters by the scale, in place (once per

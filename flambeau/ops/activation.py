@@ -615,7 +615,8 @@ class LayerNorm(ArrayFunction):
             y = y * w
         if b is not None:
             y = y + b
-        return y
+        # float32 weights on a float16 input (autocast) keep the input's type, as in PyTorch
+        return y.astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, g):
@@ -685,7 +686,8 @@ class RMSNorm(ArrayFunction):
         xhat = x * rrms
         ctx.save_for_backward(xhat, rrms, w)
         ctx.axes, ctx.eps = axes, eps
-        return xhat * w if w is not None else xhat
+        # float32 weights on a float16 input (autocast) keep the input's type, as in PyTorch
+        return (xhat * w).astype(x.dtype, copy=False) if w is not None else xhat
 
     @staticmethod
     def backward(ctx, g):

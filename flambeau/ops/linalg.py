@@ -124,7 +124,7 @@ class Matmul(ArrayFunction):
 
 
 def matmul(input, other, *, out=None):
-    if _amp.active:             # autocast: runs in float16
+    if _amp.active and out is None:   # autocast: runs in float16 (out= variants are not autocast)
         input, other = _amp.lower(input, other)
     return _matmul(input, other, out)
 

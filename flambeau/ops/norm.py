@@ -207,7 +207,8 @@ class GroupNorm(ArrayFunction):
         if ctx.needs_input_grad:
             ctx.save_for_backward(w)
             ctx.xhat, ctx.invstd, ctx.G, ctx.eps = xhat, invstd, G, eps
-        return y
+        # float32 weights on a float16 input (autocast) keep the input's type, as in PyTorch
+        return y.astype(x.dtype, copy=False)
 
     @staticmethod
     def backward(ctx, g):

@@ -203,7 +203,7 @@ def _cname(t):
 
 def baddbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
     """``beta * input + alpha * (batch1 @ batch2)`` for (b, n, m) @ (b, m, p) batches."""
-    if _amp.active:             # autocast: runs in float16
+    if _amp.active and out is None:   # autocast: runs in float16 (out= variants are not autocast)
         input, batch1, batch2 = _amp.lower(input, batch1, batch2)
     for name, t in (("input", input), ("batch1", batch1), ("batch2", batch2)):
         _tensor_arg(t, "baddbmm", name)
@@ -217,7 +217,7 @@ def baddbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
                            f"but got: [{s2[0]}, {s2[1]}].")
     _same_dtypes("baddbmm", input=input, batch1=batch1, batch2=batch2)
     beta, alpha = _int_scalars((input, batch1, batch2), beta, alpha)
-    r = matmul(batch1, batch2)
+    r = _matmul(batch1, batch2)
     if alpha != 1:
         r = r * alpha
     return _out(_plus_input(r, input, beta), out)
@@ -225,7 +225,7 @@ def baddbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
 
 def addbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
     """``beta * input + alpha * sum_b(batch1[b] @ batch2[b])``: an (n, p) matrix."""
-    if _amp.active:             # autocast: runs in float16
+    if _amp.active and out is None:   # autocast: runs in float16 (out= variants are not autocast)
         input, batch1, batch2 = _amp.lower(input, batch1, batch2)
     for name, t in (("input", input), ("batch1", batch1), ("batch2", batch2)):
         _tensor_arg(t, "addbmm", name)
@@ -242,7 +242,7 @@ def addbmm(input, batch1, batch2, *, beta=1, alpha=1, out=None):
     beta, alpha = _int_scalars((input, batch1, batch2), beta, alpha)
     b, n, k = s1
     # the sum of b products is one (n, b*k) @ (b*k, p) GEMM
-    r = matmul(batch1.permute(1, 0, 2).reshape(n, b * k), batch2.reshape(b * k, s2[2]))
+    r = _matmul(batch1.permute(1, 0, 2).reshape(n, b * k), batch2.reshape(b * k, s2[2]))
     if alpha != 1:
         r = r * alpha
     return _out(_plus_input(r, input, beta), out)

@@ -22,6 +22,8 @@ from .. import _creation
 from .._tensor import Tensor
 from ..autograd import backward as _backward, grad as _grad
 from ..autograd.function import Function
+from ..amp import _state as _amp
+from ..amp.autocast_mode import autocast, get_autocast_dtype
 from ..autograd.grad_mode import enable_grad, is_grad_enabled, no_grad
 from ..nn.modules.module import Module
 from ..random import get_rng_state, set_rng_state
@@ -42,6 +44,9 @@ class CheckpointFunction(Function):
     def forward(ctx, run, preserve_rng_state, layout, n_params, _anchor, *tensors):
         ctx.run, ctx.layout, ctx.n_params = run, layout, n_params
         ctx.rng = get_rng_state() if preserve_rng_state else None
+        # the recomputation runs under the autocast state of the forward (backward runs outside it)
+        ctx.autocast = dict(enabled=_amp.is_enabled("cpu"), dtype=get_autocast_dtype("cpu"),
+                            cache_enabled=_amp.tls.cache_enabled)
         ctx.save_for_backward(*tensors)
         inputs = tensors[:len(tensors) - n_params]
         with no_grad():
@@ -60,7 +65,7 @@ class CheckpointFunction(Function):
             current = get_rng_state()
             set_rng_state(ctx.rng)
         try:
-            with enable_grad():
+            with enable_grad(), autocast("cpu", **ctx.autocast):
                 out = ctx.run(*_rebuild(ctx.layout, detached))
         finally:
             if current is not None:
