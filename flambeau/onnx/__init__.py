@@ -19,6 +19,11 @@ Limits of tracing, as with ``torch.onnx``'s tracer:
 * Tensors created inside forward (``torch.zeros(...)``, masks) are constants of the graph.
 * Values computed outside flambeau's ops (through NumPy) cannot be traced; an op with no ONNX
   conversion raises :class:`UnsupportedOperatorError` naming it and the module it ran in.
+* In-place ops on a tensor are traced (``relu_()``, ``out += identity``, ``nn.ReLU(inplace=True)``),
+  but a write into a tensor's memory through another tensor or without an op (an in-place op on
+  a view, ``x[:, 0] = v``, ``fill_``/``zero_``, a write through ``.numpy()``) is not: when the
+  written tensor is read again the export raises :class:`OnnxExporterError` instead of writing a
+  graph that computes the unwritten value. Write such code out of place (``torch.cat``/``where``).
 * Only eval-mode inference graphs: dropout is the identity and batch norm uses its running
   statistics.
 """

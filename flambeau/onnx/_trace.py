@@ -11,6 +11,15 @@ Values are identified by the Tensor objects flowing between ops (and, as a fallb
 arrays: ``detach()`` shares the array). A tensor that no recorded op produced is a parameter or
 buffer of the model (named by its state_dict name), a graph input, or a constant captured from
 the forward code.
+
+Writes the trace cannot see. A value is tied to the tensor that holds it, so a write into that
+tensor's memory by any other route leaves the graph reading the old value: an in-place op on a
+view (it rebinds the view, not its base), ``__setitem__``, ``fill_``/``zero_``/``copy_`` without
+grad (they write the array directly), a write through ``.numpy()``. Every value therefore keeps a
+copy of its array as it was made (inputs and parameters: as first read), and each time a value is
+read again, by an op or as a forward output, the tensor's array must still equal that copy
+(exactly; NaNs equal) or the export is refused. A write nothing reads afterwards is harmless and
+passes. The cost is one copy of every value and one comparison per read.
 """
 from __future__ import annotations
 
@@ -52,12 +61,14 @@ class Ref:
 
 
 class Value:
-    """What the trace knows of one value: ``kind`` is 'input', 'param', 'const' or 'op'."""
+    """What the trace knows of one value: ``kind`` is 'input', 'param', 'const' or 'op'.
+    ``array``: its contents (inputs, parameters, constants: a copy taken when first read);
+    ``made_by``: the index in ``Trace.ops`` of the op that made it (None: not an op's)."""
 
-    __slots__ = ("array", "dtype", "kind", "name", "shape", "vid")
+    __slots__ = ("array", "dtype", "kind", "made_by", "name", "shape", "vid")
 
-    def __init__(self, vid, kind, shape, dtype, name=None, array=None):
-        self.vid, self.kind, self.name = vid, kind, name
+    def __init__(self, vid, kind, shape, dtype, name=None, array=None, made_by=None):
+        self.vid, self.kind, self.name, self.made_by = vid, kind, name, made_by
         self.shape, self.dtype, self.array = tuple(shape), np.dtype(dtype), array
 
 
@@ -75,8 +86,9 @@ class TraceError(OnnxExporterError):
 
 
 class Trace:
-    def __init__(self, params):
-        """``params``: ``{name: Tensor}`` of the model's parameters and buffers."""
+    def __init__(self, params, check_writes=True):
+        """``params``: ``{name: Tensor}`` of the model's parameters and buffers; ``check_writes``:
+        whether values read again are checked for writes the trace did not see (see above)."""
         self.values = []
         self.ops = []
         self.scope = []                 # dotted paths of the modules running, innermost last
@@ -92,15 +104,48 @@ class Trace:
             self._params.setdefault(id(t._data), (name, t))
         self._param_vid = {}
         self.raw = []                   # (array, op index) of the plain arrays ops were given
+        self._snap = {} if check_writes else None   # vid -> an op output's array as made (a copy)
+        self.reader = None              # the op class whose arguments are being resolved
 
     # -- values ---------------------------------------------------------------------------
     def _new(self, kind, arr, name=None, keep=None):
+        # inputs and parameters are copied: the graph takes their values as first read, and a
+        # later write into them (a buffer updated in forward) is checked against the copy
+        if kind in ("param", "input"):
+            arr = np.array(arr, copy=True)
         v = Value(len(self.values), kind, np.shape(arr), getattr(arr, "dtype", np.float32), name,
-                  arr if kind in ("param", "const", "input") else None)
+                  arr if kind in ("param", "const", "input") else None,
+                  len(self.ops) if kind == "op" else None)
         self.values.append(v)
         if keep is not None:
             self._keep.append(keep)
         return v.vid
+
+    def _check(self, vid, arr):
+        """``arr``, read as value ``vid``, must still hold what that value held when made."""
+        if self._snap is None:
+            return
+        v = self.values[vid]
+        snap = v.array if v.array is not None else self._snap.get(vid)
+        if snap is None or _same(arr, snap):
+            return
+        made = ""
+        if v.made_by is not None and v.made_by < len(self.ops):
+            op = self.ops[v.made_by]
+            made = f" made by op {op.cls.__name__}" + (f" in module '{op.scope}'" if op.scope else "")
+        elif v.kind == "param":
+            made = f" (parameter or buffer '{v.name}')"
+        elif v.kind == "input":
+            made = " (a graph input)"
+        reader = f"op {self.reader.__name__}" if self.reader is not None else "the forward's return"
+        where = f"read again in module '{self.path()}'" if self.path() else "read again in the root module"
+        raise TraceError(
+            f"flambeau.onnx.export: the model writes in place into a view or through indexing ({where}), "
+            f"which the tracer cannot express: a tensor of shape {list(v.shape)}{made} was changed by a write "
+            f"no traced op made (an in-place op on a view of it, __setitem__, fill_/zero_/copy_ without grad, "
+            f"a write through .numpy() or .data), then read again by {reader}; the graph would use its old "
+            "value. Write it out of place, e.g. with torch.cat or torch.where (or clone() the view and "
+            "rebuild the tensor from it)")
 
     def _bind(self, t, vid):
         self._by_tensor[id(t)] = vid
@@ -134,11 +179,15 @@ class Trace:
             if vid is None:                 # a tensor made inside forward: a constant
                 vid = self._new("const", a._data.copy())
                 self._bind(a, vid)
+            else:
+                self._check(vid, a._data)
             return Ref(vid)
         if isinstance(a, np.ndarray):
             vid = self._by_array.get(id(a))
             if vid is None and id(a) in self._params:
                 vid = self._param(id(a))
+            if vid is not None:
+                self._check(vid, a)
             if vid is None and a.dtype.kind in "iub":
                 vid = self._input_copy(a)
             if vid is not None:
@@ -165,6 +214,8 @@ class Trace:
         for o in outs:
             if isinstance(o, Tensor):
                 vid = self._new("op", o._data)
+                if self._snap is not None:
+                    self._snap[vid] = o._data.copy()
                 self._bind(o, vid)
                 vids.append(vid)
             else:
@@ -188,7 +239,22 @@ class Trace:
 
     def output(self, t):
         """The vid of a forward output."""
+        self.reader = None
         return self.resolve(t).vid
+
+
+def _same(arr, snap):
+    """Whether ``arr`` still holds ``snap`` (NaNs equal). An in-place op's result may have been
+    cast or broadcast when written into its tensor, so ``snap`` is compared as so written."""
+    if arr.shape != snap.shape or arr.dtype != snap.dtype:
+        try:
+            with np.errstate(invalid="ignore", over="ignore"):
+                snap = np.broadcast_to(snap, arr.shape).astype(arr.dtype)
+        except (ValueError, TypeError):
+            return False
+    if np.array_equal(arr, snap):
+        return True
+    return arr.dtype.kind in "fc" and np.array_equal(arr, snap, equal_nan=True)
 
 
 def _where(trace):
@@ -202,6 +268,7 @@ def _traced_array_apply(cls, *args, **kwargs):
     orig = _orig("ArrayFunction.apply").__func__
     if tr is None or tr._depth:     # not tracing, or an op called from inside another op
         return orig(cls, *args, **kwargs)
+    tr.reader = cls
     rargs = [tr.resolve(a) for a in args]
     rkw = {k: tr.resolve(v) for k, v in kwargs.items()}
     tr._depth += 1

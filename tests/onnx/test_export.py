@@ -674,3 +674,141 @@ def test_negative_indices_follow_dynamic_axes(tmp_path):
     for got, want in zip(_run(path, {"x": x.numpy()}), _fl_forward(Ends(), x)):
         assert got.shape == want.shape
         _close(got, want, "indices from the end, other sizes than traced")
+
+
+# ---------------------------------------------------------------------------- writes the trace cannot see
+# A value is tied to the tensor holding it: a write into its memory through a view, __setitem__
+# or fill_/zero_ leaves the graph reading the old value. Such models are refused; in-place ops
+# on the tensor itself keep exporting.
+def _write_v_mul(y):
+    v = y[:, 0]
+    v.mul_(3)
+    return y * 1
+
+
+def _write_view_add(y):
+    y.view(-1).add_(1)
+    return y * 1
+
+
+def _write_t_relu(y):
+    y.t().relu_()
+    return y * 1
+
+
+def _write_setitem(y):
+    y[:, 0] = 0.5
+    return y * 1
+
+
+def _write_fill(y):
+    with flambeau.no_grad():
+        y.fill_(1)
+    return y * 1
+
+
+def _write_zero(y):
+    with flambeau.no_grad():
+        y.zero_()
+    return y + 1
+
+
+def _write_returned(y):            # the stale value is a forward output, read by no op
+    y[:, 1:].mul_(2)
+    return y
+
+
+def _write_numpy(y):
+    y.numpy()[0] = 0
+    return y * 1
+
+
+class _Body(flambeau.nn.Module):
+    def __init__(self, body):
+        super().__init__()
+        self.body = body
+
+    def forward(self, y):
+        return self.body(y)
+
+
+class _Writer(flambeau.nn.Module):
+    def __init__(self, body):
+        super().__init__()
+        self.fc = flambeau.nn.Linear(4, 4)
+        self.block = _Body(body)
+
+    def forward(self, x):
+        return self.block(self.fc(x))
+
+
+@pytest.mark.parametrize("body", [_write_v_mul, _write_view_add, _write_t_relu, _write_setitem, _write_fill,
+                                  _write_zero, _write_returned, _write_numpy])
+def test_writes_through_views_or_indexing_are_refused(tmp_path, body):
+    """Before the check these exported a graph computing the unwritten value (errors of 1 to 3)."""
+    path = tmp_path / "m.onnx"
+    with pytest.raises(flambeau.onnx.OnnxExporterError, match="writes in place into a view or through indexing") \
+            as info:
+        flambeau.onnx.export(_Writer(body).eval(), flambeau.randn(3, 4), str(path))
+    msg = str(info.value)
+    assert "made by op Linear in module 'fc'" in msg and "out of place" in msg
+    if body is not _write_returned:
+        assert "(read again in module 'block')" in msg
+    assert not path.exists()
+    assert ArrayFunction.__dict__["apply"] is _ARRAY_APPLY
+
+
+def test_inplace_on_own_tensor_still_exports(tmp_path):
+    """In-place ops on a tensor (not a view of another one that is read again) are traced: a
+    fresh activation's relu_(), ``out += identity``, a view written whose base is not read again."""
+    def build(lib):
+        nn = lib.nn
+
+        class Block(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv1 = nn.Conv2d(4, 4, 3, padding=1)
+                self.conv2 = nn.Conv2d(4, 4, 3, padding=1)
+
+            def forward(self, x):
+                identity = x
+                out = self.conv1(x)
+                out = out.relu_()
+                out = self.conv2(out)
+                out += identity
+                v = out[:, 1:]
+                v.mul_(0.5)                  # 'out' is not read after this
+                return v.relu_()
+        return Block()
+    _check(build, flambeau.randn(2, 4, 6, 6), tmp_path)
+
+
+@pytest.mark.parametrize("name", ["resnet20", "resnet9"])
+def test_resnets_still_export(tmp_path, name):
+    """resnet20 (F.relu, ``out + shortcut``) and resnet9 (nn.ReLU(inplace=True) after each
+    BatchNorm) pass the write check and match flambeau in ONNX Runtime."""
+    from flambeau.vision import models
+    model = models.resnet20() if name == "resnet20" else models.resnet9(width=8)
+    if name == "resnet9":
+        assert any(isinstance(m, flambeau.nn.ReLU) and m.inplace for m in model.modules())
+    _check(lambda lib: model, flambeau.randn(2, 3, 32, 32), tmp_path, twin=False)
+
+
+def test_buffer_written_in_forward_keeps_first_read_value(tmp_path):
+    """A buffer updated by a traced in-place op: its reads before the update see the old value
+    (the initializer is the value first read, not the buffer after the trace)."""
+    class Counter(flambeau.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("scale", flambeau.full((4,), 2.0))
+
+        def forward(self, x):
+            y = x * self.scale
+            self.scale.add_(1)
+            return y + self.scale
+
+    model = Counter().eval()
+    x = flambeau.randn(3, 4)
+    path = tmp_path / "m.onnx"
+    _export(model, x, path)
+    _close(_run(path, {"x": x.numpy()})[0], x.numpy() * 2 + 3, "buffer written in forward")
