@@ -229,7 +229,8 @@ def test_cifar10_resnet9_narrow_smoke_and_eval(tmp_path, capsys):
              "--limit", "1024", "--batch-size", "64", "--epochs", "2")
     cfg = json.loads((tmp_path / "r9" / "config.json").read_text())
     assert (cfg["model"], cfg["width"]) == ("resnet9", 8)
-    assert m["final_test_acc"] > 0.2
+    # seeds 0-5 end at 0.187-0.254 (chance: 0.10, standard error 0.003 on 10,000 images)
+    assert m["final_test_acc"] > 0.15
     capsys.readouterr()
     assert main(["eval", str(tmp_path / "r9"), "--data-root", root]) == 0
     assert f"{m['final_test_acc']:.4f}" in capsys.readouterr().out
