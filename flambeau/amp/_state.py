@@ -121,24 +121,28 @@ def fp32(*args):
     return _cast_all(args, _F32)
 
 
+def _outside_autocast(fn, args, kwargs):
+    """``fn(*args, **kwargs)`` with this thread's CPU autocast switched off for its internals."""
+    enabled = tls.enabled
+    enabled["cpu"] = False
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        enabled["cpu"] = True
+
+
 def fp32_op(fn):
     """Decorator for the ops on PyTorch's CPU float32 autocast list: inside an enabled CPU autocast
     region their float16 tensor arguments (positional or keyword) are cast to float32 first, and
     the op's own internals run without autocast (as PyTorch's kernels do below the autocast layer)."""
     @functools.wraps(fn)
     def run_fp32(*args, **kwargs):
-        if active:
-            enabled = tls.enabled
-            if enabled.get("cpu", False):
-                args = _cast_all(args, _F32)
-                if kwargs:
-                    keys = list(kwargs)
-                    kwargs = dict(zip(keys, _cast_all([kwargs[k] for k in keys], _F32)))
-                enabled["cpu"] = False
-                try:
-                    return fn(*args, **kwargs)
-                finally:
-                    enabled["cpu"] = True
+        if active and tls.enabled.get("cpu", False):
+            args = _cast_all(args, _F32)
+            if kwargs:
+                keys = list(kwargs)
+                kwargs = dict(zip(keys, _cast_all([kwargs[k] for k in keys], _F32)))
+            return _outside_autocast(fn, args, kwargs)
         return fn(*args, **kwargs)
     return run_fp32
 
@@ -148,13 +152,7 @@ def plain_op(fn):
     that are (``bilinear`` from ``einsum``): inside autocast they run in their inputs' types."""
     @functools.wraps(fn)
     def run_plain(*args, **kwargs):
-        if active:
-            enabled = tls.enabled
-            if enabled.get("cpu", False):
-                enabled["cpu"] = False
-                try:
-                    return fn(*args, **kwargs)
-                finally:
-                    enabled["cpu"] = True
+        if active and tls.enabled.get("cpu", False):
+            return _outside_autocast(fn, args, kwargs)
         return fn(*args, **kwargs)
     return run_plain
