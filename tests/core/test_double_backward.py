@@ -13,6 +13,7 @@ import torch
 import flambeau
 import flambeau.nn.functional as F
 from flambeau.autograd.function import _backward_graph_of
+from helpers import make_exp
 
 
 def _registry():
@@ -203,24 +204,10 @@ def test_functional_products_match_torch():
 
 def test_custom_function_saved_output_double_backward():
     """A user Function that saves its output: the second derivative flows through it."""
-    def make(lib):
-        class Exp(lib.autograd.Function):
-            @staticmethod
-            def forward(ctx, x):
-                y = x.exp()
-                ctx.save_for_backward(y)
-                return y
-
-            @staticmethod
-            def backward(ctx, g):
-                (y,) = ctx.saved_tensors
-                return g * y
-        return Exp
-
     res = {}
     for lib in (flambeau, torch):
         x = lib.tensor([0.1, -0.4, 1.2], dtype=lib.float64, requires_grad=True)
-        y = make(lib).apply(x * 2)
+        y = make_exp(lib).apply(x * 2)
         g, = lib.autograd.grad(y.sum(), x, create_graph=True)
         h, = lib.autograd.grad(g.sum(), x)
         res[lib.__name__] = (g, h)
