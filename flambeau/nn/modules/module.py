@@ -133,6 +133,29 @@ class _WrappedHook:
             self.module = weakref.ref(state["module"])
 
 
+def _padded(grads, need, n):
+    """The gradients of the entries ``need`` as a tuple of ``n``, None elsewhere (PyTorch's layout)."""
+    out = [None] * n
+    for i, g in zip(need, grads):
+        out[i] = g
+    return tuple(out)
+
+
+def _run_grad_hooks(hooks, call, grads, who, what):
+    """Call each backward (pre-)hook in turn; one that returns something replaces ``grads``, and
+    must return as many entries."""
+    for hook in list(hooks.values()):
+        res = call(hook, grads)
+        if res is None:
+            continue
+        res = res if isinstance(res, tuple) else (res,)
+        if len(res) != len(grads):
+            raise RuntimeError(f"{who} returned an invalid number of {what}, got {len(res)}, "
+                               f"but expected {len(grads)}")
+        grads = res
+    return grads
+
+
 class Module:
     """``torch.nn.Module``: subclass it, create layers in ``__init__`` and define ``forward``."""
 
@@ -763,19 +786,8 @@ class Module:
             grad_out = state["grad_output"]
             if grad_out is None:    # the gradient reached the inputs without passing the outputs
                 return None
-            grad_in = [None] * state["n_inputs"]
-            for i, g in zip(need, grads):
-                grad_in[i] = g
-            grad_in = tuple(grad_in)
-            for hook in list(self._backward_hooks.values()):
-                res = hook(self, grad_in, grad_out)
-                if res is None:
-                    continue
-                res = res if isinstance(res, tuple) else (res,)
-                if len(res) != len(grad_in):
-                    raise RuntimeError(f"Backward hook returned an invalid number of grad_input, got "
-                                       f"{len(res)}, but expected {len(grad_in)}")
-                grad_in = res
+            grad_in = _run_grad_hooks(self._backward_hooks, lambda hook, gi: hook(self, gi, grad_out),
+                                      _padded(grads, need, state["n_inputs"]), "Backward hook", "grad_input")
             state["grad_output"] = None
             return tuple(grad_in[i] for i in need)
 
@@ -795,19 +807,8 @@ class Module:
             return result
 
         def on_output_grads(grads):
-            grad_out = [None] * len(outs)
-            for i, g in zip(need, grads):
-                grad_out[i] = g
-            grad_out = tuple(grad_out)
-            for hook in list(self._backward_pre_hooks.values()):
-                res = hook(self, grad_out)
-                if res is None:
-                    continue
-                res = res if isinstance(res, tuple) else (res,)
-                if len(res) != len(grad_out):
-                    raise RuntimeError(f"Backward pre hook returned an invalid number of grad_output, got "
-                                       f"{len(res)}, but expected {len(grad_out)}")
-                grad_out = res
+            grad_out = _run_grad_hooks(self._backward_pre_hooks, lambda hook, go: hook(self, go),
+                                       _padded(grads, need, len(outs)), "Backward pre hook", "grad_output")
             state["grad_output"] = grad_out
             if not state["inputs_need_grad"]:   # no input needs grad: the hooks fire here
                 import warnings
