@@ -29,6 +29,14 @@ def _channel_sum(a):
     return a.reshape(N, C, -1).sum(-1).sum(0)
 
 
+def _affine(y, w, b, cshape):
+    """``y * w + b`` with per-channel Tensors (either may be None): the tail of the norms'
+    recomputed forwards in their double backward."""
+    if w is not None:
+        y = y * w.reshape(cshape)
+    return y + b.reshape(cshape) if b is not None else y
+
+
 class BatchNorm(ArrayFunction):
     """``F.batch_norm`` on x (N, C, *): with ``stats=None`` the batch statistics are computed
     (training); else ``stats = (mean, var)`` are used (evaluation). The batch mean, biased
@@ -123,9 +131,7 @@ class BatchNorm(ArrayFunction):
                 y = xc * rsqrt((xc * xc).mean(axes, keepdim=True) + eps)
             else:   # the running statistics are constants
                 y = (xt - _wrap(mean)) * _wrap(invstd)
-            if wt is not None:
-                y = y * wt.reshape(cshape)
-            return y + bt.reshape(cshape) if bt is not None else y
+            return _affine(y, wt, bt, cshape)
         return recompute_backward(ctx, (g,), batch_norm, [
             graft(ctx, 0, x), graft(ctx, 1, w) if w is not None else None,
             graft(ctx, 2, np.zeros(C, x.dtype)) if ctx.needs_input_grad[2] else None])
@@ -246,9 +252,7 @@ class GroupNorm(ArrayFunction):
             xr = xt.reshape(N, G, -1)
             xr = xr - xr.mean(-1, keepdim=True)
             y = (xr * rsqrt((xr * xr).mean(-1, keepdim=True) + eps)).reshape(shape)
-            if wt is not None:
-                y = y * wt.reshape(cshape)
-            return y + bt.reshape(cshape) if bt is not None else y
+            return _affine(y, wt, bt, cshape)
         return recompute_backward(ctx, (g,), group_norm, [
             graft(ctx, 0, xc), graft(ctx, 1, w) if w is not None else None,
             graft(ctx, 2, np.zeros(C, xhat.dtype)) if ctx.needs_input_grad[2] else None])
