@@ -59,9 +59,6 @@ class Beta(Distribution):
     def rsample(self, sample_shape=()):
         return self._dirichlet.rsample(sample_shape).select(-1, 0)
 
-    def sample(self, sample_shape=()):
-        return self._dirichlet.sample(sample_shape).select(-1, 0)
-
     def log_prob(self, value):
         if self._validate_args:
             self._validate_sample(value)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._tensor import Size, _wrap
+from .._tensor import Size
 from ..autograd.function import ArrayFunction
 from ..ops import where
 from ..nn.functional import one_hot
@@ -84,10 +84,6 @@ class Dirichlet(Distribution):
     def rsample(self, sample_shape=Size()):
         shape = tuple(self._extended_shape(sample_shape))
         return _Dirichlet.apply(self.concentration.expand(shape))
-
-    def sample(self, sample_shape=Size()):
-        shape = tuple(self._extended_shape(sample_shape))
-        return _wrap(_sample_dirichlet(self.concentration.detach().expand(shape)._data))
 
     def log_prob(self, value):
         if self._validate_args:

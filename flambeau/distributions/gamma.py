@@ -3,7 +3,7 @@
 Sampling draws NumPy's ``standard_gamma`` from flambeau's generator. ``rsample`` is PyTorch's
 implicit reparameterisation: the same draw, differentiable in ``concentration`` through
 dx/dalpha = -(dF/dalpha) / pdf at the drawn x (see ``_implicit_grad``) and in ``rate`` through
-the division by it. ``sample`` and ``rsample`` consume the generator identically.
+the division by it. ``sample`` is ``rsample`` under ``no_grad`` (the base class's), so both draw the same numbers.
 """
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from numbers import Number
 
 import numpy as np
 
-from .._tensor import Size, _wrap
+from .._tensor import Size
 from ..ops import log
 from ..autograd.function import ArrayFunction
 from ..random import rng
@@ -29,11 +29,6 @@ def _standard_gamma_array(a):
     like PyTorch's."""
     x = np.asarray(rng().standard_gamma(a.astype(np.float64))).astype(a.dtype)   # 0-d: NumPy gives a float
     return np.maximum(x, np.finfo(a.dtype).tiny)
-
-
-def _standard_gamma(concentration):
-    """Gamma(concentration, 1) draws as an array, outside the graph."""
-    return _standard_gamma_array(concentration.detach()._data)
 
 
 class _StandardGamma(ArrayFunction):
@@ -93,13 +88,6 @@ class Gamma(Distribution):
         # that of the unclamped value, as in PyTorch
         value.detach().clamp_(min=float(np.finfo(value._data.dtype).tiny))
         return value
-
-    def sample(self, sample_shape=Size()):
-        # the same draws and arithmetic as rsample, without the graph
-        shape = tuple(self._extended_shape(sample_shape))
-        g = _standard_gamma(self.concentration.detach().expand(shape))
-        value = g / np.broadcast_to(self.rate.detach()._data, shape)
-        return _wrap(np.maximum(value, np.finfo(value.dtype).tiny).astype(self.rate._data.dtype))
 
     def log_prob(self, value):
         if self._validate_args:

@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
 from .._tensor import Size, _wrap
-from ..autograd import no_grad
 from ..ops import where
 from ..ops.special import digamma, lgamma
 from ..random import rng
 from . import constraints
 from .distribution import Distribution
-from .gamma import Gamma, _standard_gamma
+from .gamma import Gamma
 from .utils import broadcast_all
 
 __all__ = ["Chi2", "StudentT"]
@@ -33,13 +30,6 @@ class Chi2(Gamma):
     def expand(self, batch_shape, _instance=None):
         new = self._get_checked_instance(Chi2, _instance)
         return super().expand(batch_shape, new)
-
-    def sample(self, sample_shape=Size()):
-        # Gamma.sample fails for a 0-d draw (NumPy's standard_gamma returns a Python float):
-        # draw one and drop the dimension
-        if len(self._extended_shape(sample_shape)) == 0:
-            return super().sample((1,)).reshape(())
-        return super().sample(sample_shape)
 
     @property
     def df(self):
@@ -85,18 +75,6 @@ class StudentT(Distribution):
         Distribution.__init__(new, batch_shape, validate_args=False)
         new._validate_args = self._validate_args
         return new
-
-    def sample(self, sample_shape=Size()):
-        shape = tuple(self._extended_shape(sample_shape))
-        with no_grad():
-            dt = self.loc._data.dtype
-            x = rng().standard_normal(shape).astype(dt)
-            df = np.broadcast_to(self.df.detach()._data, shape)
-            half_df = _wrap(np.array(0.5 * df, dtype=dt).reshape(-1))  # 1-d: see Chi2.sample
-            z = (_standard_gamma(half_df) * 2.0).reshape(shape)  # Chi2(df) draws
-            y = x / np.sqrt(z / df)
-            out = np.broadcast_to(self.loc.detach()._data, shape) + np.broadcast_to(self.scale.detach()._data, shape) * y
-            return _wrap(np.array(out, dtype=dt).reshape(shape))
 
     def rsample(self, sample_shape=Size()):
         # the normal draws come first, then the chi-squared ones, as in sample
