@@ -163,6 +163,11 @@ def _addcdiv_(out, t1, t2, value):
 
 def _add_scaled_(out, other, alpha):
     """``out.add_(other, alpha=alpha)``: ``out + alpha*other``."""
+    # 1*other and -1*other are exact: one pass over memory instead of three
+    if alpha == 1:
+        return np.add(out, other, out=out)
+    if alpha == -1:
+        return np.subtract(out, other, out=out)
     tmp = np.multiply(other, out.dtype.type(alpha))
     np.add(out, tmp, out=out)
     return out
