@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import builtins
+import math
 
 import numpy as np
 
@@ -34,8 +35,10 @@ def _gemm(a, b, out=None):
     if a.ndim < 2 or b.ndim < 2 or n == 1 or in_parallel_section():
         return np.matmul(a, b, out=out)
     M, K, N = a.shape[-2], a.shape[-1], b.shape[-1]
+    if 2 * M * K * N < _SPLIT_FLOPS and a.ndim == 2 and b.ndim == 2:
+        return np.matmul(a, b, out=out)      # (the common small case, without the shape checks below)
     lead = np.broadcast_shapes(a.shape[:-2], b.shape[:-2])
-    if 2 * M * K * N * int(np.prod(lead)) < _SPLIT_FLOPS or builtins.max(M, N) < 2 * _MIN_BLOCK:
+    if 2 * M * K * N * math.prod(lead) < _SPLIT_FLOPS or builtins.max(M, N) < 2 * _MIN_BLOCK:
         return np.matmul(a, b, out=out)
     if out is None:
         out = np.empty(lead + (M, N), np.result_type(a, b))
