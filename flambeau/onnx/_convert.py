@@ -13,6 +13,7 @@ import numpy as np
 
 from ..autograd.function import ArrayFunction
 from ..nn import functional as _F
+from . import _trace as _tr
 from ._errors import OnnxExporterError, UnsupportedOperatorError
 from ._trace import Ref
 
@@ -22,8 +23,8 @@ def _ops_module(name):
     return importlib.import_module(f"..ops.{name}", __package__)
 
 
-_act, _conv, _ew, _la, _norm, _pool, _red, _shape = (_ops_module(n) for n in (
-    "activation", "conv", "elementwise", "linalg", "norm", "pool", "reduce", "shape"))
+_act, _conv, _ew, _idx, _la, _norm, _pool, _red, _shape = (_ops_module(n) for n in (
+    "activation", "conv", "elementwise", "indexing", "linalg", "norm", "pool", "reduce", "shape"))
 
 _INT64_MAX = 2 ** 63 - 1
 _INT64_MIN = -2 ** 63
@@ -98,6 +99,17 @@ class Graph:
         return self.op(op_type, [x], axes=axes, keepdims=int(keepdims))
 
 
+    def as_dtype(self, a, dt):
+        """An op input in dtype ``dt``: a traced value of another dtype is cast, a number or an
+        array becomes a constant of that dtype."""
+        dt = np.dtype(dt)
+        if not isinstance(a, Ref):
+            return self.const(np.asarray(a).astype(dt))
+        if self.dtype(a) == dt:
+            return a
+        return self.op("Cast", [a], to=self.helper.np_dtype_to_tensor_dtype(dt))
+
+
 # ---------------------------------------------------------------------------- elementwise
 def _binary(op_type):
     def convert(g, op):
@@ -140,6 +152,31 @@ def clamp(g, op):
 
 def where(g, op):
     return g.op("Where", op.args[:3])
+
+
+def masked_fill(g, op):
+    x, mask, value = op.args[:3]
+    return g.op("Where", [mask, value, x])
+
+
+# ---------------------------------------------------------------------------- comparisons, logic
+def _compare(op_type, negate=False):
+    """eq/ne/lt/le/gt/ge, both sides in the dtype PyTorch compares them in (ne: Not of Equal)."""
+    def convert(g, op):
+        a, b, dt = op.args[:3]
+        y = g.op(op_type, [g.as_dtype(a, dt), g.as_dtype(b, dt)])
+        return g.op("Not", [y]) if negate else y
+    convert.__name__ = op_type.lower()
+    return convert
+
+
+def _logical(op_type):
+    """logical_and/or/xor/not (and the bitwise ones on bools): inputs read as bools, as NumPy
+    does (nonzero is True)."""
+    def convert(g, op):
+        return g.op(op_type, [g.as_dtype(a, np.bool_) for a in op.args])
+    convert.__name__ = op_type.lower()
+    return convert
 
 
 def clone(g, op):
@@ -283,6 +320,25 @@ def layer_norm(g, op):
     return g.op("LayerNormalization", [x, w, b], axis=int(axes[0]), epsilon=float(eps))
 
 
+def group_norm(g, op):
+    """Group norm (and instance norm, G = C). ONNX's GroupNormalization takes a per-group scale
+    (opsets 18-20), not PyTorch's per-channel one, so: x reshaped to (N, G, -1), where
+    InstanceNormalization with a unit scale and zero bias normalises each group's row; the
+    input's shape back (read from the input: other batch sizes follow); then the per-channel
+    affine map."""
+    x, w, b, G, eps = op.args[:5]
+    shape, dt = g.shape(x), g.dtype(x)
+    y = g.op("Reshape", [x, g.ints([0, G, -1])])
+    y = g.op("InstanceNormalization", [y, np.ones(G, dt), np.zeros(G, dt)], epsilon=float(eps))
+    y = g.op("Reshape", [y, g.op("Shape", [x])])
+    cshape = (shape[1],) + (1,) * (len(shape) - 2)
+    if w is not None:
+        y = g.op("Mul", [y, g.op("Reshape", [w, g.ints(cshape)])])
+    if b is not None:
+        y = g.op("Add", [y, g.op("Reshape", [b, g.ints(cshape)])])
+    return y
+
+
 # ---------------------------------------------------------------------------- pooling
 def _batched(g, x, nd, build):
     """``build(x)`` on an (N, C, *spatial) input; an unbatched (C, *spatial) one gets N = 1."""
@@ -387,11 +443,12 @@ def mean(g, op):
 
 
 def sum_(g, op):
+    """ReduceSum in the accumulation dtype (bools and integers: int64, as the op sums them; ONNX
+    has no ReduceSum of bools)."""
     x, axes, keepdim, dtype = op.args[:4]
-    y = g.reduce("ReduceSum", x, axes, keepdim)
-    if dtype is not None and np.dtype(dtype) != g.dtype(x):
-        y = g.op("Cast", [y], to=g.helper.np_dtype_to_tensor_dtype(np.dtype(dtype)))
-    return y
+    if dtype is not None:
+        x = g.as_dtype(x, dtype)
+    return g.reduce("ReduceSum", x, axes, keepdim)
 
 
 def amax_amin(g, op):
@@ -399,6 +456,51 @@ def amax_amin(g, op):
     if axes is None:            # the full max()/min()
         axes = range(len(g.shape(x)))
     return g.reduce("ReduceMax" if is_max else "ReduceMin", x, axes, keepdim)
+
+
+def max_min_dim(g, op):
+    """max/min along one dim: the values (ReduceMax/Min) and the first index of each (ArgMax/Min)."""
+    x, axis, keepdim, is_max = op.args[:4]
+    vals = g.reduce("ReduceMax" if is_max else "ReduceMin", x, [axis], keepdim)
+    idx = g.op("ArgMax" if is_max else "ArgMin", [x], axis=int(axis), keepdims=int(keepdim), select_last_index=0)
+    return [vals, idx]
+
+
+def argmax_argmin(g, op):
+    """argmax/argmin: the first index (select_last_index=0, as NumPy); no dim: of the flattened input."""
+    x, axis, keepdim = op.args[:3]
+    op_type, rank = ("ArgMax" if op.cls is _tr.Argmax else "ArgMin"), len(g.shape(x))
+    if rank == 0:
+        return g.op("Identity", [np.zeros((), np.int64)])
+    if axis is not None:
+        return g.op(op_type, [x], axis=int(axis), keepdims=int(keepdim), select_last_index=0)
+    y = g.op(op_type, [g.op("Reshape", [x, g.ints([-1])])], axis=0, keepdims=0, select_last_index=0)
+    return g.op("Reshape", [y, g.ints([1] * rank)]) if keepdim else y
+
+
+def _var(g, x, axes, correction, keepdim):
+    """The sum of squared deviations over ``axes`` divided by max(count - correction, 0), the
+    count read from the input's shape (so it follows dynamic axes)."""
+    dt = g.dtype(x)
+    d = g.op("Sub", [x, g.reduce("ReduceMean", x, axes, True)])
+    sq = g.op("Mul", [d, d])
+    if correction == 0:
+        return g.reduce("ReduceMean", sq, axes, keepdim)
+    sizes = g.op("Cast", [g.op("Gather", [g.op("Shape", [x]), g.ints(axes)], axis=0)],
+                 to=g.helper.np_dtype_to_tensor_dtype(dt))
+    count = g.reduce("ReduceProd", sizes, [0], False)
+    denom = g.op("Relu", [g.op("Sub", [count, g.scalar(correction, dt)])])
+    return g.op("Div", [g.reduce("ReduceSum", sq, axes, keepdim), denom])
+
+
+def var(g, op):
+    x, axes, correction, keepdim = op.args[:4]
+    return _var(g, x, axes, correction, keepdim)
+
+
+def std(g, op):
+    x, axes, correction, keepdim = op.args[:4]
+    return g.op("Sqrt", [_var(g, x, axes, correction, keepdim)])
 
 
 # ---------------------------------------------------------------------------- shapes
@@ -498,6 +600,94 @@ def pad_constant(g, op):
     return g.op("Pad", [x, g.ints(befores + afters), g.scalar(value, g.dtype(x))], mode="constant")
 
 
+def _pad_mode(n, idx):
+    """The ONNX mode and (before, after) amounts of one axis's padding map, or None: the maps
+    F.pad makes are recognised by remaking them (replicate first: on a size-1 axis the maps agree)."""
+    extra = len(idx) - n
+    for mode, onnx_mode in (("replicate", "edge"), ("reflect", "reflect"), ("circular", "circular")):
+        for before in range(max(extra, 0) + 1):
+            if np.array_equal(_F._pad_index(n, before, extra - before, mode), idx):
+                return onnx_mode, before, extra - before
+    return None
+
+
+def pad_indexed(g, op):
+    """reflect / replicate / circular padding, traced as one index map per padded axis. Reflect
+    and replicate are ONNX Pad nodes (modes 'reflect' and 'edge'; one node when all axes share the
+    mode), circular is a Slice + Concat per axis: all follow other sizes of the padded dims. A
+    map of none of these (negative amounts, which crop first) is a Gather of the traced indices."""
+    x, maps = op.args[:2]
+    shape = g.shape(x)
+    plan = [(int(axis), np.asarray(idx, np.int64), _pad_mode(shape[axis], np.asarray(idx))) for axis, idx in maps]
+    modes = {m[0] if m else None for _, _, m in plan}
+    if len(modes) == 1 and modes <= {"reflect", "edge"}:
+        pads = [0] * (2 * len(shape))
+        for axis, _, (_, before, after) in plan:
+            pads[axis], pads[len(shape) + axis] = before, after
+        return g.op("Pad", [x, g.ints(pads)], mode=modes.pop())
+    y = x
+    for axis, idx, m in plan:
+        if m is None:
+            y = g.op("Gather", [y, idx], axis=axis)
+        elif m[0] == "circular":
+            _, before, after = m
+            parts = [g.op("Slice", [y, g.ints([-before]), g.ints([_INT64_MAX]), g.ints([axis])])] if before else []
+            parts.append(y)
+            if after:
+                parts.append(g.op("Slice", [y, g.ints([0]), g.ints([after]), g.ints([axis])]))
+            y = g.op("Concat", parts, axis=axis)
+        else:
+            pads = [0] * (2 * len(shape))
+            pads[axis], pads[len(shape) + axis] = m[1], m[2]
+            y = g.op("Pad", [y, g.ints(pads)], mode=m[0])
+    return y
+
+
+def flip(g, op):
+    """Slice backwards (step -1) along each flipped axis."""
+    x, axes = op.args[:2]
+    if not axes:
+        return g.op("Identity", [x])
+    k = len(axes)
+    return g.op("Slice", [x, g.ints([-1] * k), g.ints([_INT64_MIN] * k), g.ints(axes), g.ints([-1] * k)])
+
+
+def roll(g, op):
+    """Slice + Concat along each axis (no dims: of the flattened input, reshaped back)."""
+    x, shifts, axes = op.args[:3]
+    if axes is None:
+        flat = g.op("Reshape", [x, g.ints([-1])])
+        y = _roll_axis(g, flat, int(shifts), 0, int(np.prod(g.shape(x))))
+        return g.op("Reshape", [y, g.op("Shape", [x])])
+    y = x
+    for s, a in zip(shifts, axes):
+        y = _roll_axis(g, y, int(s), int(a), g.shape(x)[a])
+    return y if y is not x else g.op("Identity", [x])
+
+
+def _roll_axis(g, y, shift, axis, n):
+    shift = shift % n if n else 0
+    if not shift:
+        return y
+    tail = g.op("Slice", [y, g.ints([-shift]), g.ints([_INT64_MAX]), g.ints([axis])])
+    head = g.op("Slice", [y, g.ints([0]), g.ints([-shift]), g.ints([axis])])
+    return g.op("Concat", [tail, head], axis=axis)
+
+
+def repeat(g, op):
+    """repeat/tile: Tile, after Unsqueeze of the leading dims the repeats add."""
+    x, reps = op.args[:2]
+    lead = len(reps) - len(g.shape(x))
+    if lead:
+        x = g.op("Unsqueeze", [x, g.ints(range(lead))])
+    return g.op("Tile", [x, g.ints(reps)])
+
+
+def gather(g, op):
+    x, axis, idx = op.args[:3]
+    return g.op("GatherElements", [x, idx], axis=int(axis))
+
+
 def embedding_lookup(g, op):
     w, idx = op.args[:2]                 # indices cast from a graph input arrive as that input
     return g.op("Gather", [w, idx], axis=0)
@@ -529,6 +719,14 @@ CONVERTERS = {
     _shape.Reshape: reshape, _shape.Permute: permute, _shape.Expand: expand, _shape.Slice: slice_,
     _shape.SplitOp: split, _shape.Cat: cat,
     _F.PadConstant: pad_constant, _F.EmbeddingLookup: embedding_lookup,
+    _norm.GroupNorm: group_norm, _red.Var: var, _red.Std: std, _red.MaxDim: max_min_dim,
+    _F.PadIndexed: pad_indexed, _shape.Flip: flip, _shape.Roll: roll, _shape.Repeat: repeat,
+    _idx.Gather: gather, _idx.MaskedFill: masked_fill,
+    # computed outside ArrayFunction.apply, recorded by the trace's wrappers (_trace.OutsideOp)
+    _tr.Eq: _compare("Equal"), _tr.Ne: _compare("Equal", negate=True), _tr.Lt: _compare("Less"),
+    _tr.Le: _compare("LessOrEqual"), _tr.Gt: _compare("Greater"), _tr.Ge: _compare("GreaterOrEqual"),
+    _tr.LogicalAnd: _logical("And"), _tr.LogicalOr: _logical("Or"), _tr.LogicalXor: _logical("Xor"),
+    _tr.LogicalNot: _logical("Not"), _tr.Argmax: argmax_argmin, _tr.Argmin: argmax_argmin,
 }
 
 

@@ -182,8 +182,8 @@ def _dynamic_axes(dynamic_axes, known):
 # ---------------------------------------------------------------------------- tracing
 def _run_trace(model, pos, kw, is_module):
     """Trace ``model(*pos, **kw)``; then trace it again on the inputs' values shuffled: a
-    constant that changes was computed from the inputs outside the recorded ops (a comparison,
-    ``argmax``...) or drawn at random, and would be frozen into the graph."""
+    constant that changes was computed from the inputs outside the recorded ops (``sort``
+    indices, values taken through NumPy...) or drawn at random, and would be frozen into the graph."""
     from .. import random as _random
     rng_state = _random.get_rng_state()
     try:
@@ -224,9 +224,9 @@ def _check_constants(tr, tr2):
             (f" (used by op {op.cls.__name__})" if op is not None else "")
         raise OnnxExporterError(
             f"flambeau.onnx.export: a tensor of shape {list(a.shape)} computed in forward{where} depends on the "
-            "input values (or on random numbers) but no traceable op made it: comparisons, argmax/argmin, "
-            "sorting indices and values taken through NumPy or .item() are computed outside the recorded ops "
-            "and would be frozen into the graph as a constant")
+            "input values (or on random numbers) but no traceable op made it: sorting indices, integer bitwise "
+            "ops, values taken through NumPy or .item() and comparisons or argmax called inside flambeau's own "
+            "op modules are computed outside the recorded ops and would be frozen into the graph as a constant")
 
 
 def _trace_once(model, pos, kw, is_module, check_writes=True):

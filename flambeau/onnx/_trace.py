@@ -7,6 +7,14 @@ Function itself is inlined), and the two places where an in-place op writes into
 tensor without an op of its own (``ops.inplace._write`` and the ``add_``/``mul_`` fast path).
 Stopping puts the originals back, so the normal op path never pays for the exporter.
 
+Some ops make bool or index tensors straight from NumPy, without ``ArrayFunction.apply`` (they
+have no gradient, and their hot path stays one ufunc call): comparisons, logical ops and
+``argmax``/``argmin``. While a trace records, their public functions (wherever ``flambeau``,
+``flambeau.ops`` and the op modules bind them) and the Tensor methods calling them are wrapped
+too; each call becomes an :class:`OpRecord` whose ``cls`` is a marker class named after the op
+(:class:`OutsideOp`). Other bindings (an op module calling one of them internally) are not
+wrapped: what they compute stays a constant, which the exporter checks as before.
+
 Values are identified by the Tensor objects flowing between ops (and, as a fallback, by their
 arrays: ``detach()`` shares the array). A tensor that no recorded op produced is a parameter or
 buffer of the model (named by its state_dict name), a graph input, or a constant captured from
@@ -79,6 +87,22 @@ class OpRecord:
 
     def __init__(self, cls, args, kwargs, outputs, scope):
         self.cls, self.args, self.kwargs, self.outputs, self.scope = cls, args, kwargs, outputs, scope
+
+
+class OutsideOp:
+    """The ``cls`` of a record of an op computed outside ``ArrayFunction.apply`` (see above)."""
+
+
+def _outside(name, doc):
+    return type(name, (OutsideOp,), {"__doc__": doc, "__module__": __name__})
+
+
+Eq, Ne, Lt, Le, Gt, Ge = (_outside(n, f"``torch.{n.lower()}``: args (input, other, common dtype)")
+                          for n in ("Eq", "Ne", "Lt", "Le", "Gt", "Ge"))
+LogicalAnd, LogicalOr, LogicalXor = (_outside(n, "args (input, other) as bool") for n in
+                                     ("LogicalAnd", "LogicalOr", "LogicalXor"))
+LogicalNot = _outside("LogicalNot", "args (input,) as bool")
+Argmax, Argmin = (_outside(n, "args (input, axis or None: flattened, keepdim)") for n in ("Argmax", "Argmin"))
 
 
 class TraceError(OnnxExporterError):
@@ -314,6 +338,95 @@ def _traced_ufunc_inplace(t, ufunc, other, op):
     return t
 
 
+# ---------------------------------------------------------------------------- ops outside apply
+def _binary_args(input, other, *, out=None):
+    from .._dtype import result_type
+    return [input, other, result_type(input, other).np]
+
+
+def _bool_binary_args(input, other, *args, **kwargs):
+    # the bitwise ops are logical ones on bools (mask & mask); on integers they stay untraced
+    kinds = {np.asarray(a._data if isinstance(a, Tensor) else a).dtype.kind for a in (input, other)}
+    return [input, other] if kinds == {"b"} else None
+
+
+def _unary_args(input, *args, **kwargs):
+    if np.asarray(input._data if isinstance(input, Tensor) else input).dtype.kind != "b":
+        return None
+    return [input]
+
+
+def _arg_args(input, dim=None, keepdim=False):
+    nd = input._data.ndim
+    return [input, None if dim is None else (int(dim) % nd if nd else 0), bool(keepdim)]
+
+
+# function name -> (marker class, what its record's args are: a list, or None to leave a call
+# unrecorded)
+_OUTSIDE = {
+    "eq": (Eq, _binary_args), "ne": (Ne, _binary_args), "lt": (Lt, _binary_args), "le": (Le, _binary_args),
+    "gt": (Gt, _binary_args), "ge": (Ge, _binary_args),
+    "logical_and": (LogicalAnd, lambda a, b, **k: [a, b]), "logical_or": (LogicalOr, lambda a, b, **k: [a, b]),
+    "logical_xor": (LogicalXor, lambda a, b, **k: [a, b]), "logical_not": (LogicalNot, lambda a, **k: [a]),
+    "bitwise_and": (LogicalAnd, _bool_binary_args), "bitwise_or": (LogicalOr, _bool_binary_args),
+    "bitwise_xor": (LogicalXor, _bool_binary_args), "bitwise_not": (LogicalNot, _unary_args),
+    "argmax": (Argmax, _arg_args), "argmin": (Argmin, _arg_args),
+}
+
+
+def _traced_outside(fn, cls, args_of):
+    def traced(*args, **kwargs):
+        out = fn(*args, **kwargs)
+        tr = active
+        if tr is None or tr._depth or kwargs.get("out") is not None or not isinstance(out, Tensor):
+            return out
+        rargs = args_of(*args, **kwargs)
+        if rargs is not None:
+            tr.reader = cls
+            tr.record(cls, [tr.resolve(a) for a in rargs], {}, out)
+        return out
+    traced.__name__, traced.__doc__, traced.__wrapped__ = fn.__name__, fn.__doc__, fn
+    return traced
+
+
+def _outside_bindings():
+    """(owner, attribute name, wrapper) for every binding of the functions in ``_OUTSIDE``: the
+    public modules' names and aliases (``greater`` is ``gt``), and the Tensor methods calling them
+    (``x.gt(0)``; ``x > 0`` calls ``flambeau.ops.gt``)."""
+    import flambeau
+    owners = [flambeau, _ops, importlib.import_module("..ops.elementwise", __package__),
+              importlib.import_module("..ops.reduce", __package__)]
+    out = []
+    for name, (cls, args_of) in _OUTSIDE.items():
+        fn = getattr(_ops, name)
+        traced = _traced_outside(fn, cls, args_of)
+        for owner in owners:
+            out += [(owner, k, traced) for k, v in list(vars(owner).items()) if v is fn]
+        out += [(Tensor, k, _traced_method(traced, v)) for k, v in list(vars(Tensor).items()) if _calls(v, fn)]
+    return out
+
+
+def _calls(method, fn):
+    """Whether ``method`` is a wrapper closing over ``fn`` (the Tensor methods _tensor_methods makes)."""
+    for cell in getattr(method, "__closure__", None) or ():
+        try:
+            if cell.cell_contents is fn:
+                return True
+        except ValueError:              # an empty cell
+            pass
+    return False
+
+
+def _traced_method(traced, method):
+    def m(self, *args, **kwargs):
+        return traced(self, *args, **kwargs)
+    m.__name__, m.__doc__ = method.__name__, method.__doc__
+    return m
+
+
+_OUTSIDE_SAVED = []     # (owner, name, original) while a trace records
+
+
 def start(trace):
     global active
     if active is not None:
@@ -327,6 +440,9 @@ def start(trace):
     ArrayFunction.apply = classmethod(_traced_array_apply)
     _inplace_mod._write = _traced_write
     _ops.ufunc_inplace = _traced_ufunc_inplace
+    for owner, name, traced in _outside_bindings():
+        _OUTSIDE_SAVED.append((owner, name, vars(owner)[name]))
+        setattr(owner, name, traced)
 
 
 def stop():
@@ -337,5 +453,8 @@ def stop():
     ArrayFunction.apply = _ORIGINALS["ArrayFunction.apply"]
     _inplace_mod._write = _ORIGINALS["inplace._write"]
     _ops.ufunc_inplace = _ORIGINALS["ops.ufunc_inplace"]
+    while _OUTSIDE_SAVED:
+        owner, name, orig = _OUTSIDE_SAVED.pop()
+        setattr(owner, name, orig)
     _ORIGINALS.clear()
     active = None

@@ -586,7 +586,7 @@ def test_embedding_int32_indices(tmp_path):
 
 
 def test_value_dependent_constant_is_refused(tmp_path):
-    """A comparison is computed outside the recorded ops: its mask cannot be a constant."""
+    """A mask computed outside the recorded ops cannot be a constant."""
     class Gate(flambeau.nn.Module):
         def __init__(self):
             super().__init__()
@@ -604,8 +604,8 @@ def test_value_dependent_constant_is_refused(tmp_path):
 
 
 class _Masked(flambeau.nn.Module):
-    def forward(self, x):
-        return flambeau.where(x > 0, x, x * 0.1)
+    def forward(self, x):             # a mask taken through NumPy: no op sees it made
+        return flambeau.where(flambeau.from_numpy(x.numpy() > 0), x, x * 0.1)
 
 
 def test_constants_made_in_forward(tmp_path):
@@ -812,3 +812,243 @@ def test_buffer_written_in_forward_keeps_first_read_value(tmp_path):
     path = tmp_path / "m.onnx"
     _export(model, x, path)
     _close(_run(path, {"x": x.numpy()})[0], x.numpy() * 2 + 3, "buffer written in forward")
+
+
+# ---------------------------------------------------------------------------- more ops
+# group/instance norm, var/std, reflect/replicate/circular padding, flip/roll/repeat/gather, and
+# the ops computed outside ArrayFunction.apply (comparisons, logic, argmax/argmin), which the
+# trace records through wrappers put on their public functions while it runs
+def norms(lib, affine=True):
+    nn = lib.nn
+    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.GroupNorm(4, 8, affine=affine), nn.SiLU(),
+                         nn.InstanceNorm2d(8, affine=True), nn.ReLU(), nn.InstanceNorm2d(8),
+                         nn.Flatten(2), nn.GroupNorm(1, 8, eps=1e-3), nn.InstanceNorm1d(8, affine=affine))
+
+
+@pytest.mark.parametrize("opset", [17, 18, 20])
+@pytest.mark.parametrize("affine", [True, False])
+def test_group_and_instance_norm(tmp_path, opset, affine):
+    model = norms(flambeau, affine)
+    if affine:                           # weights other than 1 and 0, so that a lost affine map shows
+        with flambeau.no_grad():
+            for m in model.modules():
+                if isinstance(m, (flambeau.nn.GroupNorm, flambeau.nn.InstanceNorm2d)) and m.weight is not None:
+                    m.weight.copy_(flambeau.rand(8) + 0.5)
+                    m.bias.copy_(flambeau.randn(8))
+    d_fl, d_th = _check(lambda lib: model if lib is flambeau else norms(torch, affine),
+                        flambeau.randn(2, 3, 7, 6), tmp_path, opset_version=opset)
+    assert d_fl < 1e-5 and d_th < 1e-5
+    ops = {n.op_type for n in onnx.load(str(tmp_path / "model.onnx")).graph.node}
+    assert "InstanceNormalization" in ops
+
+
+def var_std(lib):
+    class M(lib.nn.Module):
+        def forward(self, x):                                   # x (N, 4, 5)
+            a = x.var(dim=1) + x.std(dim=(-1, 1)).unsqueeze(1)  # (N, 5) + (N, 1)
+            b = lib.var(x, dim=(1, 2), keepdim=True) * lib.std(x, dim=2, keepdim=True, correction=0)
+            c = x.var(unbiased=False) - x.std() + lib.var(x, 0, correction=2).sum()
+            s, m = lib.std_mean(x, dim=1)
+            return a, b + c, s * m
+    return M()
+
+
+@pytest.mark.parametrize("opset", [17, 18])
+def test_var_std(tmp_path, opset):
+    d_fl, d_th = _check(var_std, flambeau.randn(3, 4, 5), tmp_path, opset_version=opset)
+    assert d_fl < 1e-5 and d_th < 1e-5
+
+
+def paddings(lib):
+    nn, F = lib.nn, lib.nn.functional
+
+    class M(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.reflect = nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect")
+            self.replicate = nn.Conv2d(4, 4, 3, padding=(2, 1), padding_mode="replicate")
+            self.circular = nn.Conv2d(4, 4, 3, padding=1, padding_mode="circular")
+            self.rpad = nn.ReflectionPad2d((1, 2, 0, 3))
+            self.epad = nn.ReplicationPad2d(2)
+
+        def forward(self, x):                                   # x (N, 3, 6, 7)
+            y = self.circular(self.replicate(self.reflect(x)))  # (N, 4, 8, 7)
+            a = F.pad(y[:, 0], (2, 1), mode="reflect")          # 1d, 3d input
+            b = F.pad(self.epad(y), (0, 1, 3, 0), mode="circular")
+            c = F.pad(y.flatten(2), (3, 2), mode="replicate")   # 1d, 3d input
+            return self.rpad(y), a, b, c
+    return M()
+
+
+@pytest.mark.parametrize("opset", [17, 18])
+def test_padding_modes(tmp_path, opset):
+    d_fl, d_th = _check(paddings, flambeau.randn(2, 3, 6, 7), tmp_path, opset_version=opset)
+    assert d_fl < 1e-5 and d_th < 1e-5
+    nodes = onnx.load(str(tmp_path / "model.onnx")).graph.node
+    modes = {a.s.decode() for n in nodes if n.op_type == "Pad" for a in n.attribute if a.name == "mode"}
+    assert modes == {"reflect", "edge"}
+    assert "Gather" not in {n.op_type for n in nodes}
+
+
+def test_circular_crop_is_a_gather(tmp_path):
+    """A negative circular amount crops first: exported as a Gather of the traced indices."""
+    class M(flambeau.nn.Module):
+        def forward(self, x):
+            return flambeau.nn.functional.pad(x, (-1, 2, 1, -2), mode="circular")
+    d_fl, _ = _check(lambda lib: M(), flambeau.randn(2, 3, 6, 5), tmp_path, twin=False)
+    assert d_fl == 0
+
+
+def rearrange(lib):
+    class M(lib.nn.Module):
+        def forward(self, x):                                   # x (N, 3, 4, 5)
+            a = x.flip(-1) + lib.flip(x, (1, 2)) + x.roll(2, -1) + lib.roll(x, (1, -3), (1, 3))
+            b = x.repeat(1, 2, 1, 1) + lib.tile(x, (2, 1, 1))   # (N, 6, 4, 5)
+            c = x.roll(4)                                       # flattened
+            return a, b, c, lib.gather(x, 2, lib.zeros(x.shape[0], 3, 2, 5, dtype=lib.int64) + 1), \
+                lib.take_along_dim(x, x.argmax(dim=1, keepdim=True), dim=1)
+    return M()
+
+
+def test_flip_roll_repeat_gather(tmp_path):
+    d_fl, d_th = _check(rearrange, flambeau.randn(2, 3, 4, 5), tmp_path)
+    assert d_fl < 1e-5 and d_th < 1e-5
+    ops = {n.op_type for n in onnx.load(str(tmp_path / "model.onnx")).graph.node}
+    assert {"Slice", "Tile", "GatherElements", "ArgMax", "Concat"} <= ops
+
+
+def masks(lib):
+    class M(lib.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = lib.nn.Linear(6, 6)
+            self.register_buffer("limit", lib.full((6,), 0.25))
+
+        def forward(self, x):                                   # x (N, 4, 6)
+            y = self.fc(x)
+            m = (y > 0) & ~(y >= 1.5) | (y == y.amax(dim=-1, keepdim=True))
+            a = lib.where(m, y, -y) + lib.where(y < self.limit, y, 0.0) + (y <= -0.5).float()
+            b = y.masked_fill(lib.logical_not(y.ne(0.5) & lib.logical_or(y.lt(0.3), x.ge(0))), -1.0)
+            c = lib.logical_xor(y > 0, x > 0).to(lib.float32) + (x.argmax(-1, keepdim=True) != 2)
+            idx = y.argmax(dim=1), y.argmin(dim=-1), y.argmax(), y.argmin(keepdim=True), lib.argmax(y, 0)
+            vals, where_ = y.max(dim=1)
+            return (a, b, c) + idx + (vals, where_, y.min(dim=-1, keepdim=True)[1], lib.gt(y, x).sum(1))
+    return M()
+
+
+@pytest.mark.parametrize("opset", [17, 20])
+def test_comparisons_where_argmax(tmp_path, opset):
+    """Comparisons, logical ops and argmax/argmin are traced: the graph computes the mask (the
+    same model was refused as depending on the input values before)."""
+    d_fl, d_th = _check(masks, flambeau.randn(3, 4, 6), tmp_path, opset_version=opset)
+    assert d_fl < 1e-5 and d_th < 1e-5
+    ops = {n.op_type for n in onnx.load(str(tmp_path / "model.onnx")).graph.node}
+    assert {"Greater", "GreaterOrEqual", "Equal", "Not", "And", "Or", "Xor", "Less", "LessOrEqual", "Where",
+            "ArgMax", "ArgMin"} <= ops
+
+
+def test_where_on_a_comparison(tmp_path):
+    d_fl, d_th = _check(lambda lib: _WhereGate(lib), flambeau.randn(3, 4), tmp_path)
+    assert d_fl < 1e-6 and d_th < 1e-6
+
+
+class _WhereGate:
+    def __new__(cls, lib):
+        class Gate(lib.nn.Module):
+            def forward(self, x):
+                return lib.where(x > 0, x, x * 0.1)
+        return Gate()
+
+
+def test_comparison_dtypes(tmp_path):
+    """Each side in the dtype PyTorch compares in: an int64 tensor with a float one, with a
+    float scalar, a bool mask with a bool tensor."""
+    class M(flambeau.nn.Module):
+        def forward(self, x, i):
+            return (i < x).float() + (i == 1.5).float() + ((x > 0) == (i > 1)).float() + (i >= 2).float()
+
+    x, i = flambeau.randn(3, 5) * 3, flambeau.randint(0, 4, (3, 5))
+    path = tmp_path / "m.onnx"
+    _export(M(), (x, i), path)
+    np.testing.assert_array_equal(_run(path, {"x": x.numpy(), "i": i.numpy()})[0], _fl_forward(M(), x, i)[0])
+
+
+def test_new_ops_dynamic_axes(tmp_path):
+    """A graph traced with batch 2 and 6x7 images, run with batch 5 and 9x8 images: group norm's
+    reshapes, var's count, the padding modes, flip, roll, argmax and comparisons follow."""
+    class M(flambeau.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = flambeau.nn.Conv2d(3, 4, 3, padding=1, padding_mode="reflect")
+            self.gn = flambeau.nn.GroupNorm(2, 4)
+            self.inorm = flambeau.nn.InstanceNorm2d(4, affine=True)
+
+        def forward(self, x):
+            F = flambeau.nn.functional
+            y = self.inorm(self.gn(self.conv(x)))
+            y = F.pad(y, (1, 1, 2, 0), mode="replicate") + F.pad(y, (1, 1, 2, 0), mode="circular")
+            z = flambeau.where(y > y.mean(), y.flip(-1), y.roll(1, -2))
+            return z - y.var(dim=(0, 2, 3), keepdim=True), z.flatten(1).argmax(1), y.std(0, keepdim=True)
+
+    model = M().eval()
+    path = tmp_path / "m.onnx"
+    dims = {0: "n", 2: "h", 3: "w"}
+    _export(model, flambeau.randn(2, 3, 6, 7), path, input_names=["x"],
+            output_names=["y", "i", "s"], dynamic_axes={"x": dims, "y": dims, "i": [0], "s": {2: "h2", 3: "w2"}})
+    x = flambeau.randn(5, 3, 9, 8)
+    for got, want in zip(_run(path, {"x": x.numpy()}), _fl_forward(model, x)):
+        assert got.shape == want.shape
+        _close(got, want, "other batch and image sizes than traced")
+
+
+def test_constant_comparisons_still_export(tmp_path):
+    """A comparison of buffers (no input involved) is computed in the graph from the initializers."""
+    class M(flambeau.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.register_buffer("pos", flambeau.arange(6))
+
+        def forward(self, x):
+            return flambeau.where(self.pos.unsqueeze(0) <= self.pos.unsqueeze(1), x, 0.0)
+
+    x = flambeau.randn(6, 6)
+    _export(M(), x, tmp_path / "m.onnx")
+    np.testing.assert_array_equal(_run(tmp_path / "m.onnx", {"x": x.numpy()})[0], _fl_forward(M(), x)[0])
+
+
+def test_still_unsupported_ops_name_the_op(tmp_path):
+    class LogSumExp(flambeau.nn.Module):
+        def forward(self, x):
+            return flambeau.logsumexp(x.std(1, keepdim=True) * x, dim=1)
+
+    with pytest.raises(flambeau.onnx.UnsupportedOperatorError, match="no ONNX conversion for op LogSumExp"):
+        flambeau.onnx.export(LogSumExp(), flambeau.randn(2, 5), tmp_path / "m.onnx")
+
+    class Sorted(flambeau.nn.Module):
+        def forward(self, x):            # sorting indices are computed outside the ops
+            return flambeau.sort(x, dim=1).values
+
+    with pytest.raises(flambeau.onnx.OnnxExporterError, match="sorting indices"):
+        flambeau.onnx.export(Sorted(), flambeau.randn(2, 5), tmp_path / "m.onnx")
+
+    class Bits(flambeau.nn.Module):
+        def forward(self, x):            # integer bitwise ops are not traced: refused, not frozen
+            return x * (x.argmax(1, keepdim=True) & 1).float()
+
+    with pytest.raises(flambeau.onnx.OnnxExporterError, match="integer bitwise ops"):
+        flambeau.onnx.export(Bits(), flambeau.randn(4, 5), tmp_path / "m.onnx")
+    assert os.listdir(tmp_path) == []
+
+
+def test_outside_ops_wrappers_put_back(tmp_path):
+    """The wrappers the trace puts on the comparison and argmax functions are gone afterwards,
+    after a failed export too."""
+    before = {n: getattr(flambeau.Tensor, n) for n in ("gt", "argmax", "logical_not", "greater")}
+    bound = (flambeau.gt, flambeau.ops.gt, flambeau.greater, flambeau.argmax, flambeau.ops.reduce.argmin)
+    flambeau.onnx.export(masks(flambeau).eval(), flambeau.randn(2, 4, 6), tmp_path / "m.onnx")
+    with pytest.raises(flambeau.onnx.UnsupportedOperatorError):
+        flambeau.onnx.export(_Unsupported(), flambeau.randn(2, 4), tmp_path / "n.onnx")
+    assert {n: getattr(flambeau.Tensor, n) for n in before} == before
+    assert (flambeau.gt, flambeau.ops.gt, flambeau.greater, flambeau.argmax, flambeau.ops.reduce.argmin) == bound
+    assert flambeau.ops.elementwise.gt.__module__ == "flambeau.ops.elementwise"
+    assert not hasattr(flambeau.gt, "__wrapped__")
