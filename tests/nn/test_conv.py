@@ -18,6 +18,16 @@ from flambeau.nn.modules.conv import Conv1d, Conv2d, ConvTranspose1d, ConvTransp
 from flambeau.ops import conv as C
 
 F32 = dict(rtol=1e-4, atol=1e-5)
+
+
+@pytest.fixture(autouse=True, params=["batch GEMM", "per-sample GEMMs"])
+def layout(request, monkeypatch):
+    """Every test runs with both column layouts of a convolution: one GEMM over the chunk's
+    batch, and the thin layers' GEMM per sample (chosen by C*k; these tests' layers are thin)."""
+    limit = 0 if request.param == "batch GEMM" else 1 << 30
+    monkeypatch.setattr(C, "_PER_SAMPLE_FWD", limit)
+    monkeypatch.setattr(C, "_PER_SAMPLE_GW", limit)
+    return request.param
 # PyTorch warns that an even kernel with padding="same" needs a padded copy; flambeau does not
 pytestmark = pytest.mark.filterwarnings("ignore:Using padding=.same. with even kernel")
 
