@@ -144,18 +144,21 @@ def _max_scatter(g, win, blocks, in_shape, disjoint):
     """Max pooling's input gradient: each output's gradient routed to its window's winner."""
     nd = len(blocks[0][1])
     lead = _lead(g, nd)
-    gx = np.zeros(in_shape, g.dtype)
+    # disjoint windows that tile the whole input (2x2 stride 2 on an even size) write every
+    # element exactly once: no zero-fill first
+    covering = disjoint and builtins.sum(math.prod(sl.stop - sl.start for sl in osl) for _, osl, _ in blocks) \
+        == math.prod(in_shape[-nd:])
+    gx = (np.empty if covering else np.zeros)(in_shape, g.dtype)
     rows = _row_blocks(gx, nd)
 
     def part(i):
         r = rows[i]
         gr, wr, gxr = g[r], win[r], gx[r]
         for j, (_, osl, isl) in enumerate(blocks):
-            routed = gr[lead + osl] * (wr[lead + osl] == j)
-            if disjoint:
-                gxr[lead + isl] = routed
+            if disjoint:   # each input element read by one window at most: written in place
+                np.multiply(gr[lead + osl], wr[lead + osl] == j, out=gxr[lead + isl])
             else:
-                gxr[lead + isl] += routed
+                gxr[lead + isl] += gr[lead + osl] * (wr[lead + osl] == j)
     parallel_for(part, len(rows))
     return gx
 
