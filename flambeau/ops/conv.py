@@ -139,6 +139,12 @@ def _sample_cols(x, k, out, padded, tag, blocks):
     return cols
 
 
+def _partial(G, rows, cols, dtype):
+    """A chunk's weight-gradient partial sum: float32 for float16 data (NumPy's float16 GEMM goes
+    through float32 anyway), so that the chunks add up before the one rounding to float16."""
+    return np.empty((G, rows, cols), np.float32 if dtype == np.float16 else dtype)
+
+
 def _sum_in_order(parts, shape, dtype):
     """The sum of per-chunk partial results ``shape``, added in chunk order (independent of the
     threads); zeros for an empty batch (no chunk)."""
@@ -230,10 +236,12 @@ class ConvNd(ArrayFunction):
         y = np.empty((N, O) + tuple(out), x.dtype)
         parts = _chunks(N, C * int(np.prod(k)) * P * x.itemsize)
         tag = (x.shape[2:], tuple(k), geom)
+        # (float16 has no BLAS: it goes through _gemm's float32 product, batch-wide)
+        thin_fwd = Kg <= _PER_SAMPLE_FWD and x.dtype != np.float16
 
         def chunk(i):                                                 # samples [n0, n0 + m)
             n0, m = parts[i]
-            if Kg <= _PER_SAMPLE_FWD:   # thin layer: a GEMM per sample, straight into y
+            if thin_fwd:                # thin layer: a GEMM per sample, straight into y
                 cols = _sample_cols(x[n0:n0 + m], k, out, padded, tag, blocks)
                 yv = y[n0:n0 + m].reshape(m, G, O // G, P)
                 np.matmul(w3, cols.reshape(m, G, Kg, P), out=yv)
@@ -274,10 +282,11 @@ class ConvNd(ArrayFunction):
         nchunks = len(parts)
         gw_parts = [None] * nchunks
         tag = (x.shape[2:], tuple(k), ctx.geom)
+        thin_gw = nw and not col2im and Kg <= _PER_SAMPLE_GW and x.dtype != np.float16
 
         def chunk(i):                                                 # grad_weight and/or col2im
             n0, m = parts[i]
-            if nw and not col2im and Kg <= _PER_SAMPLE_GW:   # thin layer: per-sample GEMMs, summed
+            if thin_gw:                 # thin layer: per-sample GEMMs, summed
                 cols = _sample_cols(x[n0:n0 + m], k, out, ctx.padded, tag, ctx.blocks)
                 gs = np.ascontiguousarray(g[n0:n0 + m]).reshape(m, G, O // G, P)
                 gw_parts[i] = np.matmul(gs, cols.reshape(m, G, Kg, P).transpose(0, 1, 3, 2)).sum(0)
@@ -288,7 +297,8 @@ class ConvNd(ArrayFunction):
                 cols = _cols_buffer(C, k, m, out, x.dtype, ctx.padded, tag)
                 _im2col(x[n0:n0 + m], _as_nckp(cols, nd), ctx.blocks)
                 # (cols @ gt^T)^T: the same product, in the orientation BLAS runs faster here
-                gw_parts[i] = _gemm(cols.reshape(G, Kg, m * P), gt.transpose(0, 2, 1)).transpose(0, 2, 1)
+                gw_parts[i] = _gemm(cols.reshape(G, Kg, m * P), gt.transpose(0, 2, 1),
+                                    out=_partial(G, Kg, O // G, x.dtype)).transpose(0, 2, 1)
             if col2im:
                 gc = _gemm(w3.transpose(0, 2, 1), gt)                    # (G, Kg, m*P)
                 gc = gc.reshape((C,) + tuple(k) + (m,) + tuple(out))
@@ -297,7 +307,7 @@ class ConvNd(ArrayFunction):
             parallel_for(chunk, nchunks)
         gw = _sum_in_order(gw_parts, (G, O // G, Kg), w.dtype) if nw else None
         gb = g.reshape(N, O, P).sum(-1).sum(0) if nbias else None    # the contiguous axis first
-        return gx, (gw.reshape(w.shape) if nw else None), gb, None
+        return gx, (gw.reshape(w.shape).astype(w.dtype, copy=False) if nw else None), gb, None
 
     @staticmethod
     def backward_graph(ctx, g):
@@ -464,11 +474,11 @@ class ConvTransposeNd(ArrayFunction):
                 gx[n0:n0 + m] = np.moveaxis(gxt, 1, 0)
             if nw:
                 xt = np.ascontiguousarray(np.moveaxis(x[n0:n0 + m], 1, 0)).reshape(G, Cin // G, m * Pin)
-                gw_parts[i] = _gemm(c3, xt.transpose(0, 2, 1)).transpose(0, 2, 1)
+                gw_parts[i] = _gemm(c3, xt.transpose(0, 2, 1), out=_partial(G, Kg, Cin // G, x.dtype)).transpose(0, 2, 1)
         parallel_for(chunk, nchunks)
         gw = _sum_in_order(gw_parts, (G, Cin // G, Kg), w.dtype) if nw else None
         gb = g.sum(axis=(0,) + tuple(range(2, g.ndim))) if nbias else None
-        return gx, (gw.reshape(w.shape) if nw else None), gb, None
+        return gx, (gw.reshape(w.shape).astype(w.dtype, copy=False) if nw else None), gb, None
 
     @staticmethod
     def backward_graph(ctx, g):

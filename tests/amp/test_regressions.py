@@ -115,3 +115,24 @@ def test_linalg_vecdot_runs_in_float16():
             res.append(lib.linalg.vecdot(lib.tensor(x), lib.tensor(y)))
     assert _name(res[0].dtype) == _name(res[1].dtype) == "float16"
     np.testing.assert_allclose(res[0].float().numpy(), res[1].float().numpy(), rtol=1e-2, atol=1e-2)
+
+
+def test_thin_conv_weight_gradient_under_autocast():
+    # a first layer on 3 channels: its float16 weight gradient is summed over batch chunks in
+    # float32 and rounded once, as close to the float64 truth as PyTorch's (it was 3x further
+    # when each chunk's partial sum was rounded to float16 first)
+    rs = np.random.RandomState(0)
+    x = rs.randn(64, 3, 32, 32).astype(np.float32)
+    w = (rs.randn(16, 3, 3, 3) * 0.2).astype(np.float32)
+    g = rs.randn(64, 16, 32, 32).astype(np.float32)
+    errs = {}
+    for lib in (flambeau, torch):
+        wt = lib.tensor(w, requires_grad=True)
+        with lib.autocast("cpu", dtype=lib.float16):
+            y = lib.nn.functional.conv2d(lib.tensor(x), wt, padding=1)
+        assert y.dtype == lib.float16
+        y.backward(lib.tensor(g).half())
+        truth = torch.nn.grad.conv2d_weight(torch.from_numpy(x).double().half().double(), w.shape,
+                                            torch.from_numpy(g).half().double(), padding=1).numpy()
+        errs[lib.__name__] = float(np.abs(wt.grad.numpy().astype(np.float64) - truth).max())
+    assert errs["flambeau"] <= 1.5 * errs["torch"], errs
