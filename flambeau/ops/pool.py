@@ -20,6 +20,7 @@ from . import _resample
 from ._util import fmt_shape
 from ..amp._state import fp32_op as _fp32_op
 from .._threads import blocks as row_blocks, parallel_for
+from .elementwise import _SAME_WIDTH_INT
 from .conv import _blocks, _ntuple
 
 __all__ = ["max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices",
@@ -150,15 +151,29 @@ def _max_scatter(g, win, blocks, in_shape, disjoint):
         == math.prod(in_shape[-nd:])
     gx = (np.empty if covering else np.zeros)(in_shape, g.dtype)
     rows = _row_blocks(gx, nd)
+    # g where the position won, else +0: the float bits ANDed with an all-ones/all-zeros mask (as
+    # ReLU's backward; g * mask would give -0 for a negative g and NaN for an infinite one)
+    ints = _SAME_WIDTH_INT.get(g.dtype)
+    g = np.ascontiguousarray(g)
+    gb, gxb = (g.view(ints), gx.view(ints)) if ints is not None else (g, gx)
+
+    def routed(gr, wr, j, out=None):
+        hit = np.equal(wr, j)
+        if ints is None:
+            return np.multiply(gr, hit, out=out)
+        mask = hit.view(np.int8)
+        np.negative(mask, out=mask)                    # 1 -> -1: all bits set
+        return np.bitwise_and(gr, mask, out=out)
 
     def part(i):
         r = rows[i]
-        gr, wr, gxr = g[r], win[r], gx[r]
+        gr, wr, gxr = gb[r], win[r], gxb[r]
         for j, (_, osl, isl) in enumerate(blocks):
             if disjoint:   # each input element read by one window at most: written in place
-                np.multiply(gr[lead + osl], wr[lead + osl] == j, out=gxr[lead + isl])
+                routed(gr[lead + osl], wr[lead + osl], j, out=gxr[lead + isl])
             else:
-                gxr[lead + isl] += gr[lead + osl] * (wr[lead + osl] == j)
+                v = routed(gr[lead + osl], wr[lead + osl], j)
+                gx[r][lead + isl] += v.view(g.dtype) if ints is not None else v
     parallel_for(part, len(rows))
     return gx
 

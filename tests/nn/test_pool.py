@@ -276,3 +276,18 @@ def test_max_pool_layer_return_indices():
     assert Upsample(scale_factor=2)(flambeau.zeros(1, 2, 3, 3)).shape == (1, 2, 6, 6)
     assert UpsamplingNearest2d(size=4)(flambeau.zeros(1, 2, 3, 3)).shape == (1, 2, 4, 4)
     assert UpsamplingBilinear2d(scale_factor=2)(flambeau.zeros(1, 2, 3, 3)).shape == (1, 2, 6, 6)
+
+
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=3, stride=2, padding=1)])
+def test_max_pool2d_backward_routes_only_to_winners(kw):
+    """Positions that won nothing get +0, as in PyTorch: not -0 from a negative gradient, nor NaN
+    from an infinite one (disjoint and overlapping windows)."""
+    x = rand(2, 3, 6, 6, dtype=np.float32)
+    g = -np.abs(rand(2, 3, *F(torch).max_pool2d(torch.from_numpy(x), **kw).shape[2:], dtype=np.float32, seed=1))
+    g[0, 0, 0, 0] = -np.inf
+    fx, tx = flambeau.from_numpy(x).requires_grad_(), torch.from_numpy(x).requires_grad_()
+    F(flambeau).max_pool2d(fx, **kw).backward(flambeau.from_numpy(g))
+    F(torch).max_pool2d(tx, **kw).backward(torch.from_numpy(g))
+    got, want = fx.grad.numpy(), tx.grad.numpy()
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
