@@ -92,7 +92,9 @@ class PadIndexed(ArrayFunction):
     _node_name = "ReflectionPadBackward0"
 
     @staticmethod
-    def forward(ctx, x, maps):
+    def forward(ctx, x, maps, spec=None):
+        # spec: (mode, {axis: (before, after)}), what F.pad was asked for; only the ONNX exporter
+        # reads it (the index maps alone are ambiguous on axes of size 1 or 2)
         ctx.maps, ctx.in_shape = maps, x.shape
         for axis, idx in maps:
             x = np.take(x, idx, axis=axis)
@@ -176,7 +178,7 @@ def pad(input, pad, mode="constant", value=None):
             maps.append((axis, _pad_index(n, b, a, mode)))
     if not maps:
         return input.clone()
-    return PadIndexed.apply(input, tuple(maps))
+    return PadIndexed.apply(input, tuple(maps), (mode, {axis: pairs[axis] for axis, _ in maps}))
 
 
 # ---------------------------------------------------------------------------- dropout

@@ -600,15 +600,15 @@ def pad_constant(g, op):
     return g.op("Pad", [x, g.ints(befores + afters), g.scalar(value, g.dtype(x))], mode="constant")
 
 
-def _pad_mode(n, idx):
-    """The ONNX mode and (before, after) amounts of one axis's padding map, or None: the maps
-    F.pad makes are recognised by remaking them (replicate first: on a size-1 axis the maps agree)."""
-    extra = len(idx) - n
-    for mode, onnx_mode in (("replicate", "edge"), ("reflect", "reflect"), ("circular", "circular")):
-        for before in range(max(extra, 0) + 1):
-            if np.array_equal(_F._pad_index(n, before, extra - before, mode), idx):
-                return onnx_mode, before, extra - before
-    return None
+_ONNX_PAD_MODE = {"replicate": "edge", "reflect": "reflect", "circular": "circular"}
+
+
+def _axis_mode(spec, axis):
+    """One padded axis's (ONNX mode, before, after), from what F.pad recorded (the index map
+    alone is ambiguous on axes of size 1 or 2); None when an amount is negative (a crop: Gather)."""
+    mode, pairs = spec
+    before, after = pairs[axis]
+    return (_ONNX_PAD_MODE[mode], before, after) if before >= 0 and after >= 0 else None
 
 
 def pad_indexed(g, op):
@@ -616,9 +616,9 @@ def pad_indexed(g, op):
     and replicate are ONNX Pad nodes (modes 'reflect' and 'edge'; one node when all axes share the
     mode), circular is a Slice + Concat per axis: all follow other sizes of the padded dims. A
     map of none of these (negative amounts, which crop first) is a Gather of the traced indices."""
-    x, maps = op.args[:2]
+    x, maps, spec = op.args[:3]
     shape = g.shape(x)
-    plan = [(int(axis), np.asarray(idx, np.int64), _pad_mode(shape[axis], np.asarray(idx))) for axis, idx in maps]
+    plan = [(int(axis), np.asarray(idx, np.int64), _axis_mode(spec, axis)) for axis, idx in maps]
     modes = {m[0] if m else None for _, _, m in plan}
     if len(modes) == 1 and modes <= {"reflect", "edge"}:
         pads = [0] * (2 * len(shape))

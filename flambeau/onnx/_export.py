@@ -321,12 +321,13 @@ def _build(onnx, tr, opset, in_vids, names_in, out_vids, names_out, dyn, export_
         if v.name not in used:
             continue
         if export_params:
-            initializers.append(nph.from_array(np.ascontiguousarray(v.array), v.name))
+            initializers.append(nph.from_array(np.asarray(v.array, order="C"), v.name))
             if keep_inits_as_inputs:
                 inputs.append(info(v.name, v))
         else:
             inputs.append(info(v.name, v))
-    initializers += [nph.from_array(np.ascontiguousarray(a), name) for name, a in g.initializers.items()]
+    # (np.asarray, not np.ascontiguousarray: that makes a 0-d constant 1-d)
+    initializers += [nph.from_array(np.asarray(a, order="C"), name) for name, a in g.initializers.items()]
     graph = helper.make_graph(g.nodes, "main_graph", inputs, outputs, initializers)
     from .. import __version__
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="flambeau",

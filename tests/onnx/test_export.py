@@ -1052,3 +1052,37 @@ def test_outside_ops_wrappers_put_back(tmp_path):
     assert (flambeau.gt, flambeau.ops.gt, flambeau.greater, flambeau.argmax, flambeau.ops.reduce.argmin) == bound
     assert flambeau.ops.elementwise.gt.__module__ == "flambeau.ops.elementwise"
     assert not hasattr(flambeau.gt, "__wrapped__")
+
+
+def test_scalar_results_stay_0d(tmp_path):
+    """Full reductions and comparisons of them export as 0-d outputs, as PyTorch computes them
+    (a 0-d constant written as shape (1,) made the checker refuse the model)."""
+    class M(flambeau.nn.Module):
+        def forward(self, x):
+            return x.var(), x.std(), x.sum() > 0, x.sum() * 2
+
+    x = flambeau.randn(3, 4)
+    path = tmp_path / "m.onnx"
+    _export(M(), x, path)       # (the full checker runs here)
+    for got, want in zip(_run(path, {"x": x.numpy()}), _fl_forward(M(), x)):
+        assert got.shape == want.shape == ()
+        np.testing.assert_allclose(got, want, rtol=1e-6)
+
+
+@pytest.mark.parametrize("mode,pad,traced", [("replicate", (2, 1), 1), ("circular", (1, 1), 2),
+                                             ("reflect", (1, 1), 2)])
+def test_padding_traced_on_a_tiny_axis_follows_dynamic_sizes(tmp_path, mode, pad, traced):
+    """On an axis of size 1 or 2 different pads give the same index map (replicate (2, 1) and
+    (0, 3); circular and reflect (1, 1)): the exporter takes the mode and amounts F.pad was given,
+    so a dynamic axis traced that small still pads right at other sizes."""
+    class M(flambeau.nn.Module):
+        def forward(self, x):
+            return flambeau.nn.functional.pad(x, pad, mode=mode)
+
+    path = tmp_path / "m.onnx"
+    _export(M(), flambeau.randn(1, 2, traced), path, input_names=["x"], output_names=["y"],
+            dynamic_axes={"x": {2: "w"}, "y": {2: "w2"}})
+    for w in (traced, 5):
+        x = flambeau.randn(1, 2, w)
+        (got,), (want,) = _run(path, {"x": x.numpy()}), _fl_forward(M(), x)
+        np.testing.assert_array_equal(got, want)
