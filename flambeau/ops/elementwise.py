@@ -672,9 +672,16 @@ class Relu(ArrayFunction):
 
 def _relu_grad_bits(g_bits, y, out):
     """``out = g_bits & mask``: the gradient's bits where ``y > 0``, zero bits elsewhere."""
-    mask = np.greater(y, 0).view(np.int8)       # 1 where y > 0 ...
+    masked_bits(g_bits, np.greater(y, 0), out)
+
+
+def masked_bits(g_bits, keep, out=None):
+    """A float array's bits (viewed as same-width ints, ``_SAME_WIDTH_INT``) where the bool array
+    ``keep`` is true, zero bits (+0) elsewhere: unlike ``g * keep``, no -0 for a negative value and
+    no NaN for an infinite one. ``keep`` is overwritten."""
+    mask = keep.view(np.int8)                    # 1 where kept ...
     np.negative(mask, out=mask)                  # ... -1 (all bits set) there, else 0
-    np.bitwise_and(g_bits, mask, out=out)        # the int8 mask widens to all-ones/zeros
+    return np.bitwise_and(g_bits, mask, out=out)  # the int8 mask widens to all-ones/zeros
 
 
 _SAME_WIDTH_INT = {np.dtype(np.float32): np.int32, np.dtype(np.float64): np.int64, np.dtype(np.float16): np.int16}

@@ -20,7 +20,7 @@ from . import _resample
 from ._util import fmt_shape
 from ..amp._state import fp32_op as _fp32_op
 from .._threads import blocks as row_blocks, parallel_for
-from .elementwise import _SAME_WIDTH_INT
+from .elementwise import _SAME_WIDTH_INT, masked_bits
 from .conv import _blocks, _ntuple
 
 __all__ = ["max_pool1d", "max_pool2d", "max_pool3d", "max_pool1d_with_indices", "max_pool2d_with_indices",
@@ -151,19 +151,15 @@ def _max_scatter(g, win, blocks, in_shape, disjoint):
         == math.prod(in_shape[-nd:])
     gx = (np.empty if covering else np.zeros)(in_shape, g.dtype)
     rows = _row_blocks(gx, nd)
-    # g where the position won, else +0: the float bits ANDed with an all-ones/all-zeros mask (as
-    # ReLU's backward; g * mask would give -0 for a negative g and NaN for an infinite one)
+    # g where the position won, else +0 (g * hit would give -0 for a negative g, NaN for an
+    # infinite one): the float bits masked, as in ReLU's backward
     ints = _SAME_WIDTH_INT.get(g.dtype)
     g = np.ascontiguousarray(g)
     gb, gxb = (g.view(ints), gx.view(ints)) if ints is not None else (g, gx)
 
     def routed(gr, wr, j, out=None):
         hit = np.equal(wr, j)
-        if ints is None:
-            return np.multiply(gr, hit, out=out)
-        mask = hit.view(np.int8)
-        np.negative(mask, out=mask)                    # 1 -> -1: all bits set
-        return np.bitwise_and(gr, mask, out=out)
+        return np.multiply(gr, hit, out=out) if ints is None else masked_bits(gr, hit, out)
 
     def part(i):
         r = rows[i]
@@ -172,8 +168,7 @@ def _max_scatter(g, win, blocks, in_shape, disjoint):
             if disjoint:   # each input element read by one window at most: written in place
                 routed(gr[lead + osl], wr[lead + osl], j, out=gxr[lead + isl])
             else:
-                v = routed(gr[lead + osl], wr[lead + osl], j)
-                gx[r][lead + isl] += v.view(g.dtype) if ints is not None else v
+                gx[r][lead + isl] += routed(gr[lead + osl], wr[lead + osl], j).view(g.dtype)
     parallel_for(part, len(rows))
     return gx
 
