@@ -37,6 +37,27 @@ def _affine(y, w, b, cshape):
     return y + b.reshape(cshape) if b is not None else y
 
 
+def _rows(v, L):
+    """Per-channel values ``v (C,)`` spread over ``(C, L)``: broadcast against a block of whole
+    samples ``(m, C, L)``, a full row lets NumPy run one inner loop over ``C*L`` elements instead
+    of one per channel and sample (measured 1.3-1.5x faster per pass than a ``(C, 1)`` column)."""
+    return np.repeat(v, L).reshape(-1, L)
+
+
+def _per_chunk(fn, parts, C, dtype, count=1):
+    """Run ``fn(i, p)`` over the sample chunks ``parts`` on the threads; it returns ``count``
+    per-channel partial sums, added here in chunk order (so the totals do not depend on the
+    thread count). Float16 data is summed in float32, as PyTorch does."""
+    acc = np.zeros((count, len(parts), C), np.promote_types(dtype, np.float32))
+
+    def run(i):
+        res = fn(i, parts[i])
+        for j, r in enumerate((res,) if count == 1 else res if count else ()):
+            acc[j, i] = r
+    parallel_for(run, len(parts))
+    return acc.sum(1).astype(dtype, copy=False)
+
+
 class BatchNorm(ArrayFunction):
     """``F.batch_norm`` on x (N, C, *): with ``stats=None`` the batch statistics are computed
     (training); else ``stats = (mean, var)`` are used (evaluation). The batch mean, biased
@@ -44,6 +65,11 @@ class BatchNorm(ArrayFunction):
 
     Written as a per-channel affine map ``y = (x - mean) * (w / std) + b`` so that forward is
     five passes over x; backward recomputes ``x - mean`` rather than keeping ``xhat`` alive.
+
+    The threads share chunks of whole samples: contiguous memory. (A block of channels is one
+    short run per sample, 2-8 KiB here: measured 2-3x slower per pass, the hardware prefetcher
+    never ramps up.) So a pass that needs a channel's statistics waits for all the chunks'
+    partial sums: three rounds in forward, two in backward.
     """
 
     _node_name = "NativeBatchNormBackward0"
@@ -53,29 +79,34 @@ class BatchNorm(ArrayFunction):
         N, C = x.shape[:2]
         t = x.dtype.type
         x3 = x.reshape(N, C, -1)
+        L = x3.shape[2]
         n = x.size // C if C else 0
         y = np.empty(x3.shape, x.dtype)
         training = stats is None
+        parts = blocks(N, C * L)
         if training:
-            mean, var = np.empty(C, x.dtype), np.empty(C, x.dtype)
+            mean = _per_chunk(lambda i, p: x3[p].sum(0).sum(-1), parts, C, x.dtype)[0] / t(n)
         else:
             mean, var = (s.astype(x.dtype, copy=False) for s in stats)
-        invstd = np.empty(C, x.dtype)
-        parts = blocks(C, n)
+        mrow = _rows(mean, L)
 
-        def block(i):                          # channels parts[i]: independent of the others
-            c = parts[i]
-            xb, yb = x3[:, c], y[:, c]
-            if training:
-                mean[c] = xb.sum(-1).sum(0) / t(n)
-            xc = np.subtract(xb, mean[c, None], out=yb)
-            if training:
-                var[c] = np.einsum("ncl,ncl->c", xc, xc) / t(n)   # two-pass variance: accurate in float32
-            invstd[c] = t(1) / np.sqrt(var[c] + t(eps))
-            xc *= (invstd[c] if w is None else invstd[c] * w[c])[:, None]   # y is built in place
-            if b is not None:
-                xc += b[c, None]
-        parallel_for(block, len(parts))
+        def centre(i, p):
+            xc = np.subtract(x3[p], mrow, out=y[p])
+            return np.einsum("ncl,ncl->c", xc, xc) if training else None
+        if training:   # two-pass variance: accurate in float32
+            var = _per_chunk(centre, parts, C, x.dtype)[0] / t(n)
+        invstd = t(1) / np.sqrt(var + t(eps))
+        srow = _rows(invstd if w is None else invstd * w, L)
+        brow = _rows(b, L) if b is not None else None
+
+        def affine(i, p):
+            if not training:
+                centre(i, p)
+            yp = y[p]
+            yp *= srow
+            if brow is not None:
+                yp += brow
+        _per_chunk(affine, parts, C, x.dtype, count=0)
         if training:
             out_stats.extend((mean, var, n))
         if ctx.needs_input_grad:  # (empty when nothing is recorded)
@@ -86,32 +117,44 @@ class BatchNorm(ArrayFunction):
     @staticmethod
     def backward(ctx, g):
         x, w = ctx.saved_tensors
-        mean, invstd = ctx.mean, ctx.invstd
+        mean, invstd, training = ctx.mean, ctx.invstd, ctx.training
         nx, nw = ctx.needs_input_grad[:2]
         nb = ctx.needs_input_grad[2]
         N, C = g.shape[:2]
         t = g.dtype.type
         n = g.size // C if C else 0
         g3, x3 = g.reshape(N, C, -1), x.reshape(N, C, -1)
-        gb, gw = np.empty(C, g.dtype), np.empty(C, g.dtype)
+        L = g3.shape[2]
         gx = np.empty(g3.shape, g.dtype) if nx else None
-        parts = blocks(C, n)
+        parts = blocks(N, C * L)
+        scale = invstd if w is None else invstd * w
+        need_gw = nw or (nx and training)
+        mrow = _rows(mean, L)
 
-        def block(i):
-            c = parts[i]
-            gc = g3[:, c]
-            gb[c] = gc.sum(-1).sum(0)
-            xc = x3[:, c] - mean[c, None]
-            gw[c] = np.einsum("ncl,ncl->c", gc, xc) * invstd[c]          # sum(g * xhat)
-            if nx:
-                scale = invstd[c] if w is None else invstd[c] * w[c]
-                gxc = np.multiply(gc, scale[:, None], out=gx[:, c])
-                if ctx.training:
-                    # w/std * (g - mean(g) - xhat * mean(g * xhat)), as g*A + (x - mean)*B + Cc
-                    xc *= (-scale * invstd[c] * gw[c] / t(n))[:, None]
-                    gxc += xc
-                    gxc -= (scale * gb[c] / t(n))[:, None]
-        parallel_for(block, len(parts))
+        def sums(i, p):                         # sum(g) and sum(g * (x - mean)) of a chunk
+            gp = g3[p]
+            if not need_gw:
+                return gp.sum(0).sum(-1), 0
+            xc = np.subtract(x3[p], mrow, out=gx[p] if nx else None)
+            return gp.sum(0).sum(-1), np.einsum("ncl,ncl->c", gp, xc)
+        gb, gw = _per_chunk(sums, parts, C, g.dtype, count=2)
+        gw *= invstd                                                     # sum(g * xhat)
+        if nx:
+            srow = _rows(scale, L)
+            if training:
+                # w/std * (g - mean(g) - xhat * mean(g * xhat)), built in place on x - mean
+                krow, crow = _rows(-invstd * gw / t(n), L), _rows(gb / t(n), L)
+
+                def grad_input(i, p):
+                    gxp = gx[p]
+                    gxp *= krow
+                    gxp += g3[p]
+                    gxp -= crow
+                    gxp *= srow
+            else:
+                def grad_input(i, p):
+                    np.multiply(g3[p], srow, out=gx[p])
+            _per_chunk(grad_input, parts, C, g.dtype, count=0)
         return ((gx.reshape(g.shape) if nx else None), (gw if nw else None), (gb if nb else None),
                 None, None, None)
 

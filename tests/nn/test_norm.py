@@ -51,6 +51,28 @@ def test_batch_norm_matches_torch(shape, training, dtype):
     check(lambda lib, x: F(lib).batch_norm(x, *_stats(lib, C, dtype), training=training), x, **tol)
 
 
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("needs", ["x", "w", "xw"])
+def test_batch_norm_in_sample_chunks_matches_torch(training, needs):
+    # 64 samples of 8 x 32 x 32: the threads share chunks of samples, and the per-channel sums
+    # are partial sums added across chunks. An offset of 3 standard deviations checks that the
+    # variance and the gradient are taken around the mean (no cancellation in float32).
+    shape, C = (64, 8, 32, 32), 8
+    assert len(N.blocks(shape[0], int(np.prod(shape[1:])))) > 1
+    x = rand(*shape, seed=5) * 2 + 3
+    w = rand(C, seed=1) + 1.5
+    b = rand(C, seed=2)
+    if needs == "x":
+        check(lambda lib, x: F(lib).batch_norm(x, *_stats(lib, C, np.float32), lib.from_numpy(w),
+                                               lib.from_numpy(b), training=training), x, **F32)
+    elif needs == "w":
+        check(lambda lib, w, b: F(lib).batch_norm(lib.from_numpy(x), *_stats(lib, C, np.float32), w, b,
+                                                  training=training), w, b, **F32)
+    else:
+        check(lambda lib, x, w, b: F(lib).batch_norm(x, *_stats(lib, C, np.float32), w, b, training=training),
+              x, w, b, **F32)
+
+
 def test_batch_norm_training_without_running_stats():
     check(lambda lib, x, w: F(lib).batch_norm(x, None, None, w, None, training=True),
           rand(4, 3, 2, 2, dtype=np.float64), rand(3, dtype=np.float64, seed=1))
