@@ -209,8 +209,11 @@ def bench_layers(rounds, per_round):
             fn(lib, *ts).sum().backward()
         return run
 
+    # Reseau2's two layers, ResNet-20's (16-64 channels), then the wider layers of ResNet-9,
+    # VGG or ResNet-18 (128 and 256 channels), where the GEMMs are large enough for BLAS
     convs = [(64, 1, 32, 28, 1), (64, 32, 64, 26, 1), (128, 16, 16, 32, 1), (128, 32, 32, 16, 1),
-             (128, 64, 64, 8, 1), (128, 16, 32, 32, 2), (128, 32, 64, 16, 2)]
+             (128, 64, 64, 8, 1), (128, 16, 32, 32, 2), (128, 32, 64, 16, 2), (64, 128, 128, 16, 1),
+             (64, 256, 256, 8, 1)]
     for n, cin, cout, hw, stride in convs:
         x = rng.standard_normal((n, cin, hw, hw)).astype(np.float32)
         w = rng.standard_normal((cout, cin, 3, 3)).astype(np.float32) * 0.1
