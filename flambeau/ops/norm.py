@@ -44,18 +44,17 @@ def _rows(v, L):
     return np.repeat(v, L).reshape(-1, L)
 
 
-def _per_chunk(fn, parts, C, dtype, count=1):
-    """Run ``fn(i, p)`` over the sample chunks ``parts`` on the threads; it returns ``count``
-    per-channel partial sums, added here in chunk order (so the totals do not depend on the
-    thread count). Float16 data is summed in float32, as PyTorch does."""
-    acc = np.zeros((count, len(parts), C), np.promote_types(dtype, np.float32))
+def _chunk_sums(fn, parts, dtype):
+    """Per-channel sums over the sample chunks ``parts``: ``fn(p)`` returns a chunk's partial
+    sums (a tuple of ``(C,)`` arrays), run on the threads; the partials are added here in chunk
+    order, so the totals do not depend on the thread count (float16's in float32)."""
+    res = [None] * len(parts)
 
     def run(i):
-        res = fn(i, parts[i])
-        for j, r in enumerate((res,) if count == 1 else res if count else ()):
-            acc[j, i] = r
+        res[i] = fn(parts[i])
     parallel_for(run, len(parts))
-    return acc.sum(1).astype(dtype, copy=False)
+    acc = np.promote_types(dtype, np.float32)
+    return [np.sum(np.stack(col), axis=0, dtype=acc).astype(dtype, copy=False) for col in zip(*res)]
 
 
 class BatchNorm(ArrayFunction):
@@ -85,28 +84,28 @@ class BatchNorm(ArrayFunction):
         training = stats is None
         parts = blocks(N, C * L)
         if training:
-            mean = _per_chunk(lambda i, p: x3[p].sum(0).sum(-1), parts, C, x.dtype)[0] / t(n)
+            mean = _chunk_sums(lambda p: (x3[p].sum(0).sum(-1),), parts, x.dtype)[0] / t(n)
         else:
             mean, var = (s.astype(x.dtype, copy=False) for s in stats)
         mrow = _rows(mean, L)
 
-        def centre(i, p):
+        def centre(p):
             xc = np.subtract(x3[p], mrow, out=y[p])
-            return np.einsum("ncl,ncl->c", xc, xc) if training else None
+            return (np.einsum("ncl,ncl->c", xc, xc),) if training else ()
         if training:   # two-pass variance: accurate in float32
-            var = _per_chunk(centre, parts, C, x.dtype)[0] / t(n)
+            var = _chunk_sums(centre, parts, x.dtype)[0] / t(n)
         invstd = t(1) / np.sqrt(var + t(eps))
         srow = _rows(invstd if w is None else invstd * w, L)
         brow = _rows(b, L) if b is not None else None
 
-        def affine(i, p):
+        def affine(i):
             if not training:
-                centre(i, p)
-            yp = y[p]
+                centre(parts[i])
+            yp = y[parts[i]]
             yp *= srow
             if brow is not None:
                 yp += brow
-        _per_chunk(affine, parts, C, x.dtype, count=0)
+        parallel_for(affine, len(parts))
         if training:
             out_stats.extend((mean, var, n))
         if ctx.needs_input_grad:  # (empty when nothing is recorded)
@@ -131,30 +130,31 @@ class BatchNorm(ArrayFunction):
         need_gw = nw or (nx and training)
         mrow = _rows(mean, L)
 
-        def sums(i, p):                         # sum(g) and sum(g * (x - mean)) of a chunk
+        def sums(p):                            # sum(g) and sum(g * (x - mean)) of a chunk
             gp = g3[p]
             if not need_gw:
-                return gp.sum(0).sum(-1), 0
+                return (gp.sum(0).sum(-1),)
             xc = np.subtract(x3[p], mrow, out=gx[p] if nx else None)
             return gp.sum(0).sum(-1), np.einsum("ncl,ncl->c", gp, xc)
-        gb, gw = _per_chunk(sums, parts, C, g.dtype, count=2)
-        gw *= invstd                                                     # sum(g * xhat)
+        totals = _chunk_sums(sums, parts, g.dtype) if need_gw or nb else (None,)
+        gb = totals[0]
+        gw = totals[1] * invstd if need_gw else None                    # sum(g * xhat)
         if nx:
             srow = _rows(scale, L)
             if training:
                 # w/std * (g - mean(g) - xhat * mean(g * xhat)), built in place on x - mean
                 krow, crow = _rows(-invstd * gw / t(n), L), _rows(gb / t(n), L)
 
-                def grad_input(i, p):
-                    gxp = gx[p]
+                def grad_input(i):
+                    gxp = gx[parts[i]]
                     gxp *= krow
-                    gxp += g3[p]
+                    gxp += g3[parts[i]]
                     gxp -= crow
                     gxp *= srow
             else:
-                def grad_input(i, p):
-                    np.multiply(g3[p], srow, out=gx[p])
-            _per_chunk(grad_input, parts, C, g.dtype, count=0)
+                def grad_input(i):
+                    np.multiply(g3[parts[i]], srow, out=gx[parts[i]])
+            parallel_for(grad_input, len(parts))
         return ((gx.reshape(g.shape) if nx else None), (gw if nw else None), (gb if nb else None),
                 None, None, None)
 
