@@ -85,10 +85,17 @@ class MaxPool(ArrayFunction):
         lead = _lead(x, nd)
         blocks = _blocks(k, s, d, p, x.shape[-nd:], out)
         shape = x.shape[:-nd] + out
-        best = np.full(shape, -np.inf, x.dtype)
         need_win = want_idx or bool(ctx.needs_input_grad)
-        if need_win and x.dtype.kind == "f" and np.isnan(x.sum()):
+        nan_aware = need_win and x.dtype.kind == "f" and np.isnan(x.sum())
+        # windows that tile the input (MaxPool2d(2) and the like): a tournament, rows then columns
+        tiled = not nan_aware and nd == 2 and k == s and d == (1, 1) and p == (0, 0) and \
+            all(o * kk <= n for o, kk, n in zip(out, k, x.shape[-2:]))
+        best = np.empty(shape, x.dtype) if tiled else np.full(shape, -np.inf, x.dtype)
+        tiles = None
+        if nan_aware:
             win = _max_nan_aware(x, best, blocks, lead)
+        elif tiled:
+            tiles, win = _tiled_max(x, best, k, need_win), None
         else:
             win = np.zeros(shape, np.int16 if len(blocks) < 32000 else np.int32) if need_win else None
             found = np.zeros(shape, np.bool_) if need_win else None
@@ -109,10 +116,16 @@ class MaxPool(ArrayFunction):
                         if j:
                             wr[lead + osl] += first * wr.dtype.type(j)
             parallel_for(part, len(rows))
-        ctx.save_for_backward(win)
         ctx.blocks, ctx.in_shape = blocks, x.shape
         # disjoint windows: every input element is read by at most one (output, position)
         ctx.disjoint = all(ss >= (kk - 1) * dd + 1 for ss, kk, dd in zip(s, k, d))
+        ctx.tiled, ctx.k = tiles is not None, k
+        if ctx.tiled:   # (which row of each window won, which column of each row)
+            ctx.save_for_backward(*tiles)
+            if want_idx:
+                win = _tiled_win(*tiles, k)
+        else:
+            ctx.save_for_backward(win)
         if not want_idx:
             return best
         idx = _flat_index(win, blocks, x.shape[-nd:], k, s, d, p, out)
@@ -121,13 +134,17 @@ class MaxPool(ArrayFunction):
 
     @staticmethod
     def backward(ctx, g, gidx=None):
-        (win,) = ctx.saved_tensors
-        return _max_scatter(g, win, ctx.blocks, ctx.in_shape, ctx.disjoint), None, None, None, None, None, None
+        if ctx.tiled:
+            gx = _tiled_scatter(g, *ctx.saved_tensors, ctx.k, ctx.in_shape)
+        else:
+            (win,) = ctx.saved_tensors
+            gx = _max_scatter(g, win, ctx.blocks, ctx.in_shape, ctx.disjoint)
+        return gx, None, None, None, None, None, None
 
     @staticmethod
     def backward_graph(ctx, g, gidx=None):
         # with the winners fixed, backward is linear: a scatter, whose adjoint is a gather
-        (win,) = ctx.saved_tensors
+        win = _tiled_win(*ctx.saved_tensors, ctx.k) if ctx.tiled else ctx.saved_tensors[0]
         blocks, in_shape, disjoint, out_shape = ctx.blocks, ctx.in_shape, ctx.disjoint, g.shape
 
         def gather(a):
@@ -171,6 +188,88 @@ def _max_scatter(g, win, blocks, in_shape, disjoint):
                 gx[r][lead + isl] += routed(gr[lead + osl], wr[lead + osl], j).view(g.dtype)
     parallel_for(part, len(rows))
     return gx
+
+
+def _index_dtype(n):
+    return np.int8 if n <= 127 else np.int16 if n <= 32767 else np.int32
+
+
+def _tiled_max(x, best, k, need_win):
+    """Max pooling whose windows tile the input (stride = kernel, no padding or dilation) as a
+    tournament: the maximum of each row of a window (over its ``kw`` columns, stride-``kw`` reads),
+    then of those row maxima (over ``kh`` rows, contiguous runs). Two reductions over the data
+    instead of a compare-and-record per kernel position. Each step keeps the first of equal
+    values, so the winner is the window's first maximum in row-major order, as in PyTorch.
+
+    Fills ``best`` (..., OH, OW); returns ``(row, col)``: for each output the winning row of its
+    window (..., OH, OW), and for each row of each window its winning column (..., OH*kh, OW),
+    or None when no winner is needed."""
+    (kh, kw), (oh, ow) = k, best.shape[-2:]
+    rows = _row_blocks(x, 2)
+    col = (np.empty if kw > 1 else np.zeros)(x.shape[:-2] + (oh * kh, ow), _index_dtype(kw)) if need_win else None
+    row = (np.empty if kh > 1 else np.zeros)(best.shape, _index_dtype(kh)) if need_win else None
+
+    def reduce(srcs, dst, arg):   # dst = max of srcs, arg = index of the first that attains it
+        if len(srcs) == 1:
+            np.copyto(dst, srcs[0])
+            return
+        if arg is not None:
+            np.greater(srcs[1], srcs[0], out=arg)   # 1 where the second wins, 0 where the first does
+        np.maximum(srcs[0], srcs[1], out=dst)
+        for j in range(2, len(srcs)):
+            if arg is not None:
+                np.copyto(arg, j, where=np.greater(srcs[j], dst))
+            np.maximum(dst, srcs[j], out=dst)
+
+    def part(i):
+        r = rows[i]
+        xr = x[r][..., :oh * kh, :ow * kw]
+        rmax = np.empty(xr.shape[:-1] + (ow,), x.dtype) if kh > 1 else best[r]
+        reduce([xr[..., j::kw] for j in range(kw)], rmax, None if col is None else col[r])
+        if kh > 1:
+            reduce([rmax[..., j::kh, :] for j in range(kh)], best[r], None if row is None else row[r])
+    parallel_for(part, len(rows))
+    return (row, col) if need_win else None
+
+
+def _tiled_scatter(g, row, col, k, in_shape):
+    """Backward of :func:`_tiled_max`: the gradient routed to the winning row of each window, then
+    within that row to the winning column; +0 elsewhere (float bits masked, as in ``_max_scatter``)."""
+    (kh, kw), (oh, ow) = k, g.shape[-2:]
+    covering = (oh * kh, ow * kw) == tuple(in_shape[-2:])
+    gx = (np.empty if covering else np.zeros)(in_shape, g.dtype)
+    ints = _SAME_WIDTH_INT.get(g.dtype)
+    g = np.ascontiguousarray(g)
+    gb, gxb = (g.view(ints), gx.view(ints)) if ints is not None else (g, gx)
+    rows = _row_blocks(gx, 2)
+
+    def route(src, arg, j, out):
+        hit = np.equal(arg, j)
+        if ints is None:
+            np.multiply(src, hit, out=out)
+        else:
+            masked_bits(src, hit, out)
+
+    def part(i):
+        r = rows[i]
+        gr, gxr = gb[r], gxb[r][..., :oh * kh, :ow * kw]
+        grow = np.empty(gr.shape[:-2] + (oh * kh, ow), gr.dtype) if kh > 1 else gr
+        for j in range(kh if kh > 1 else 0):
+            route(gr, row[r], j, grow[..., j::kh, :])
+        for j in range(kw):
+            route(grow, col[r], j, gxr[..., j::kw])
+    parallel_for(part, len(rows))
+    return gx
+
+
+def _tiled_win(row, col, k):
+    """The kernel position (kh-major) of each output's winner, from :func:`_tiled_max`'s record."""
+    kh, kw = k
+    win = np.zeros(row.shape, np.int16 if kh * kw < 32000 else np.int32)
+    for j in range(kh):
+        np.copyto(win, col[..., j::kh, :], where=row == j)
+    win += row.astype(win.dtype) * kw
+    return win
 
 
 def _row_blocks(x, nd):

@@ -55,6 +55,25 @@ def test_max_pool2d_ties_route_to_the_first_maximum():
     check(lambda lib, x: F(lib).max_pool2d(x, 2), np.zeros((1, 1, 4, 4)))
 
 
+@pytest.mark.parametrize("kw", [dict(kernel_size=2), dict(kernel_size=(2, 3)), dict(kernel_size=3),
+                                dict(kernel_size=(1, 2)), dict(kernel_size=(3, 1)), dict(kernel_size=2, ceil_mode=True)])
+@pytest.mark.parametrize("shape", [(2, 3, 6, 12), (2, 3, 7, 11), (3, 9, 12)])
+def test_max_pool2d_tiling_windows_with_ties_match_torch(kw, shape):
+    """Windows that tile the input (stride = kernel) take a row-then-column tournament: the winner
+    must still be the first maximum in row-major order, with ties everywhere, windows of only
+    -inf, rows and columns left over at the edges, strided input and unbatched input."""
+    x = np.round(rand(*shape, dtype=np.float64) * 2) / 2
+    x[..., :2, :4] = -np.inf
+    check(lambda lib, x: F(lib).max_pool2d(x, return_indices=True, **kw), x)
+    check(lambda lib, x: F(lib).max_pool2d(x.transpose(-1, -2), **kw), x)
+
+
+def test_max_pool2d_tiling_windows_split_among_threads():
+    # more than one block of rows (256K elements each), float32, ties from a ReLU
+    x = np.maximum(rand(16, 8, 64, 64, dtype=np.float32), 0)
+    check(lambda lib, x: F(lib).max_pool2d(x, 2), x)
+
+
 def test_max_pool2d_nan_and_minus_inf_like_torch():
     x = rand(1, 2, 6, 6, dtype=np.float64)
     x[0, 0, 1, 1] = np.nan
