@@ -536,9 +536,10 @@ class AdaptiveMax(ArrayFunction):
         kmax = [builtins.int((e - s).max()) for s, e in bounds]
         lead = x.shape[:-nd]
         xf = x.reshape(lead + (-1,))
-        best = np.full(lead + out, -np.inf, x.dtype)
-        idx = None
-        for offs in np.ndindex(*kmax):
+        best, idx = _global_max(xf, out) if all(o == 1 for o in out) else (None, None)
+        if best is None:
+            best = np.full(lead + out, -np.inf, x.dtype)
+        for offs in (() if idx is not None else np.ndindex(*kmax)):
             flat = np.zeros(out, np.int64)
             for a, ((s, e), off) in enumerate(zip(bounds, offs)):
                 coord = np.minimum(s + off, e - 1).reshape((-1,) + (1,) * (nd - 1 - a))
@@ -577,6 +578,20 @@ class AdaptiveMax(ArrayFunction):
         def gather(a):
             return np.take_along_axis(a.reshape(rows, -1), idx.reshape(rows, -1), axis=1).reshape(idx.shape)
         return linear_map(g, lambda a: AdaptiveMax.backward(bare, a)[0], gather), None
+
+
+def _global_max(xf, out):
+    """A global max pool (output size 1) as one ``argmax`` over each flattened plane: the first
+    maximum, as PyTorch's scan gives. None when a plane holds a NaN (PyTorch keeps the last NaN,
+    ``argmax`` the first) or is empty: the general loop handles those."""
+    if xf.shape[-1] == 0:
+        return None, None
+    idx = np.argmax(xf, axis=-1)[..., None]
+    best = np.take_along_axis(xf, idx, axis=-1)
+    if best.dtype.kind == "f" and np.isnan(best).any():
+        return None, None
+    shape = xf.shape[:-1] + out
+    return best.reshape(shape), idx.reshape(shape)
 
 
 def _adaptive_max(op, nd, input, output_size, return_indices):

@@ -119,6 +119,20 @@ def test_adaptive_pool_global_and_1d():
     check(lambda lib, x: F(lib).adaptive_max_pool1d(x, 4), rand(2, 3, 10, dtype=np.float64))
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_global_adaptive_max_pool_first_maximum_and_nan(dtype):
+    """Output size 1 takes one argmax per plane: the first of tied maxima wins, a plane of -inf
+    routes to its first element, and a NaN (PyTorch keeps the last one) takes the general path."""
+    x = np.round(rand(4, 5, 6, 7, dtype=dtype) * 2) / 2
+    x[0, 0] = -np.inf
+    x[1, 1, 2:4, 2:4] = x.max() + 1
+    check(lambda lib, x: F(lib).adaptive_max_pool2d(x, 1, return_indices=True), x)
+    check(lambda lib, x: F(lib).adaptive_max_pool1d(x, 1, return_indices=True), x.reshape(4, 5, 42))
+    check(lambda lib, x: F(lib).adaptive_max_pool2d(x.transpose(-1, -2), (1, 1)), x)
+    x[2, 3, 1, 1] = x[2, 3, 4, 5] = np.nan
+    check(lambda lib, x: F(lib).adaptive_max_pool2d(x, 1, return_indices=True), x, grad=False)
+
+
 INTERP = [
     dict(scale_factor=2),
     dict(size=(5, 13)),
