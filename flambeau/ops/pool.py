@@ -86,16 +86,13 @@ class MaxPool(ArrayFunction):
         blocks = _blocks(k, s, d, p, x.shape[-nd:], out)
         shape = x.shape[:-nd] + out
         need_win = want_idx or bool(ctx.needs_input_grad)
-        nan_aware = need_win and x.dtype.kind == "f" and np.isnan(x.sum())
         # windows that tile the input (MaxPool2d(2) and the like): a tournament, rows then columns
-        tiled = not nan_aware and nd == 2 and k == s and d == (1, 1) and p == (0, 0) and \
+        tiled = nd == 2 and k == s and d == (1, 1) and p == (0, 0) and \
             all(o * kk <= n for o, kk, n in zip(out, k, x.shape[-2:]))
         best = np.empty(shape, x.dtype) if tiled else np.full(shape, -np.inf, x.dtype)
-        tiles = None
-        if nan_aware:
-            win = _max_nan_aware(x, best, blocks, lead)
-        elif tiled:
-            tiles, win = _tiled_max(x, best, k, need_win), None
+        tiles = win = None
+        if tiled:
+            tiles = _tiled_max(x, best, k, need_win)
         else:
             win = np.zeros(shape, np.int16 if len(blocks) < 32000 else np.int32) if need_win else None
             found = np.zeros(shape, np.bool_) if need_win else None
@@ -116,6 +113,11 @@ class MaxPool(ArrayFunction):
                         if j:
                             wr[lead + osl] += first * wr.dtype.type(j)
             parallel_for(part, len(rows))
+        # np.maximum propagates NaN, so a window holding one shows in its maximum (checked on the
+        # output, a quarter of the input for 2x2 windows): then PyTorch's NaN rule picks the winners
+        if need_win and x.dtype.kind == "f" and np.isnan(best.sum()):
+            best = np.full(shape, -np.inf, x.dtype)
+            tiles, win = None, _max_nan_aware(x, best, blocks, lead)
         ctx.blocks, ctx.in_shape = blocks, x.shape
         # disjoint windows: every input element is read by at most one (output, position)
         ctx.disjoint = all(ss >= (kk - 1) * dd + 1 for ss, kk, dd in zip(s, k, d))
@@ -168,26 +170,28 @@ def _max_scatter(g, win, blocks, in_shape, disjoint):
         == math.prod(in_shape[-nd:])
     gx = (np.empty if covering else np.zeros)(in_shape, g.dtype)
     rows = _row_blocks(gx, nd)
-    # g where the position won, else +0 (g * hit would give -0 for a negative g, NaN for an
-    # infinite one): the float bits masked, as in ReLU's backward
     ints = _SAME_WIDTH_INT.get(g.dtype)
     g = np.ascontiguousarray(g)
     gb, gxb = (g.view(ints), gx.view(ints)) if ints is not None else (g, gx)
-
-    def routed(gr, wr, j, out=None):
-        hit = np.equal(wr, j)
-        return np.multiply(gr, hit, out=out) if ints is None else masked_bits(gr, hit, out)
 
     def part(i):
         r = rows[i]
         gr, wr, gxr = gb[r], win[r], gxb[r]
         for j, (_, osl, isl) in enumerate(blocks):
             if disjoint:   # each input element read by one window at most: written in place
-                routed(gr[lead + osl], wr[lead + osl], j, out=gxr[lead + isl])
+                _routed(gr[lead + osl], wr[lead + osl], j, ints, out=gxr[lead + isl])
             else:
-                gx[r][lead + isl] += routed(gr[lead + osl], wr[lead + osl], j).view(g.dtype)
+                gx[r][lead + isl] += _routed(gr[lead + osl], wr[lead + osl], j, ints).view(g.dtype)
     parallel_for(part, len(rows))
     return gx
+
+
+def _routed(g, win, j, ints, out=None):
+    """``g`` where ``win == j``, else +0 (``g * hit`` would give -0 for a negative g, NaN for an
+    infinite one): the float bits masked, as in ReLU's backward, when ``g`` is viewed as the
+    same-width ints ``ints``; a plain product for other dtypes (``ints`` None)."""
+    hit = np.equal(win, j)
+    return np.multiply(g, hit, out=out) if ints is None else masked_bits(g, hit, out)
 
 
 def _index_dtype(n):
@@ -243,21 +247,14 @@ def _tiled_scatter(g, row, col, k, in_shape):
     gb, gxb = (g.view(ints), gx.view(ints)) if ints is not None else (g, gx)
     rows = _row_blocks(gx, 2)
 
-    def route(src, arg, j, out):
-        hit = np.equal(arg, j)
-        if ints is None:
-            np.multiply(src, hit, out=out)
-        else:
-            masked_bits(src, hit, out)
-
     def part(i):
         r = rows[i]
         gr, gxr = gb[r], gxb[r][..., :oh * kh, :ow * kw]
         grow = np.empty(gr.shape[:-2] + (oh * kh, ow), gr.dtype) if kh > 1 else gr
         for j in range(kh if kh > 1 else 0):
-            route(gr, row[r], j, grow[..., j::kh, :])
+            _routed(gr, row[r], j, ints, out=grow[..., j::kh, :])
         for j in range(kw):
-            route(grow, col[r], j, gxr[..., j::kw])
+            _routed(grow, col[r], j, ints, out=gxr[..., j::kw])
     parallel_for(part, len(rows))
     return gx
 
@@ -534,24 +531,10 @@ class AdaptiveMax(ArrayFunction):
         ins = x.shape[-nd:]
         bounds = [_adaptive_bounds(n, o) for n, o in zip(ins, out)]
         kmax = [builtins.int((e - s).max()) for s, e in bounds]
-        lead = x.shape[:-nd]
-        xf = x.reshape(lead + (-1,))
+        xf = x.reshape(x.shape[:-nd] + (-1,))
         best, idx = _global_max(xf, out) if all(o == 1 for o in out) else (None, None)
         if best is None:
-            best = np.full(lead + out, -np.inf, x.dtype)
-        for offs in (() if idx is not None else np.ndindex(*kmax)):
-            flat = np.zeros(out, np.int64)
-            for a, ((s, e), off) in enumerate(zip(bounds, offs)):
-                coord = np.minimum(s + off, e - 1).reshape((-1,) + (1,) * (nd - 1 - a))
-                flat = flat * ins[a] + coord
-            v = np.take(xf, flat, axis=-1)
-            if idx is None:
-                idx = np.broadcast_to(flat, best.shape).copy()
-                best[...] = v
-                continue
-            m = np.greater(v, best) | np.isnan(v)
-            np.copyto(best, v, where=m)
-            np.copyto(idx, flat, where=m)
+            best, idx = _window_scan(xf, ins, bounds, kmax, out)
         ctx.save_for_backward(idx)
         ctx.in_shape, ctx.nd = x.shape, nd
         ctx.mark_non_differentiable(idx)
@@ -578,6 +561,28 @@ class AdaptiveMax(ArrayFunction):
         def gather(a):
             return np.take_along_axis(a.reshape(rows, -1), idx.reshape(rows, -1), axis=1).reshape(idx.shape)
         return linear_map(g, lambda a: AdaptiveMax.backward(bare, a)[0], gather), None
+
+
+def _window_scan(xf, ins, bounds, kmax, out):
+    """Maxima and flat indices of the adaptive windows of ``xf (..., prod(ins))``: one offset
+    inside the windows at a time, PyTorch's scan (first maximum wins, NaN propagates)."""
+    nd = len(out)
+    best = np.full(xf.shape[:-1] + out, -np.inf, xf.dtype)
+    idx = None
+    for offs in np.ndindex(*kmax):
+        flat = np.zeros(out, np.int64)
+        for a, ((s, e), off) in enumerate(zip(bounds, offs)):
+            coord = np.minimum(s + off, e - 1).reshape((-1,) + (1,) * (nd - 1 - a))
+            flat = flat * ins[a] + coord
+        v = np.take(xf, flat, axis=-1)
+        if idx is None:
+            idx = np.broadcast_to(flat, best.shape).copy()
+            best[...] = v
+            continue
+        m = np.greater(v, best) | np.isnan(v)
+        np.copyto(best, v, where=m)
+        np.copyto(idx, flat, where=m)
+    return best, idx
 
 
 def _global_max(xf, out):
