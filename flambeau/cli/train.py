@@ -12,7 +12,7 @@ import time
 import numpy as np
 
 from . import CLIError
-from .recipe import DEFAULT_LR, RECIPES, augment_batch, make_scheduler
+from .recipe import DEFAULT_LR, MODEL_RECIPES, RECIPES, augment_batch, make_scheduler
 
 
 # ---------------------------------------------------------------------------- data
@@ -56,6 +56,21 @@ def _normalise(x, mean, std):
 
 
 # ---------------------------------------------------------------------------- building blocks
+def _param_groups(model, lr, weight_decay, norm_bias_lr_scale=1.0):
+    """The trained parameters (frozen ones left out), as one group, or two when batch-norm shifts
+    learn ``norm_bias_lr_scale`` times faster (with weight decay divided by as much, so the decay
+    per step, lr * wd, is the same for every weight)."""
+    from ..nn.modules.batchnorm import _BatchNorm
+    params = [p for p in model.parameters() if p.requires_grad]
+    if norm_bias_lr_scale == 1.0:
+        return params
+    shifts = {id(m.bias) for m in model.modules() if isinstance(m, _BatchNorm) and m.bias is not None}
+    fast = [p for p in params if id(p) in shifts]
+    rest = [p for p in params if id(p) not in shifts]
+    return [{"params": rest, "lr": lr, "weight_decay": weight_decay},
+            {"params": fast, "lr": lr * norm_bias_lr_scale, "weight_decay": weight_decay / norm_bias_lr_scale}]
+
+
 def _optimizer(name, params, lr, momentum, weight_decay, nesterov=False):
     from .. import optim
     if name == "sgd":
@@ -113,17 +128,26 @@ def confusion_matrix(target, pred, n):
 # ---------------------------------------------------------------------------- train
 def _settings(args):
     """The run's settings: the command line's options over the dataset's recipe (recipe.py)."""
-    r = RECIPES[args.dataset]
+    model = args.model if args.model is not None else RECIPES[args.dataset]["model"]
+    r = {**RECIPES[args.dataset], **MODEL_RECIPES.get(model, {})}
     pick = lambda opt, key, default=None: opt if opt is not None else r.get(key, default)  # noqa: E731
-    cfg = {"dataset": args.dataset, "model": pick(args.model, "model"), "epochs": pick(args.epochs, "epochs"),
+    cfg = {"dataset": args.dataset, "model": model, "epochs": pick(args.epochs, "epochs"),
            "batch_size": pick(args.batch_size, "batch_size"), "optimizer": args.optimizer,
-           "momentum": args.momentum, "weight_decay": pick(args.weight_decay, "weight_decay"),
+           "momentum": pick(args.momentum, "momentum", 0.9), "weight_decay": pick(args.weight_decay, "weight_decay"),
            "nesterov": pick(args.nesterov, "nesterov", False), "augment": pick(args.augment, "augment"),
-           "schedule": pick(args.schedule, "schedule"), "label_smoothing": args.label_smoothing,
-           "tta": args.tta, "eval_every": args.eval_every, "ema": args.ema, "seed": args.seed, "limit": args.limit, "width": args.width}
+           "crop_pad": pick(getattr(args, "crop_pad", None), "crop_pad", 4),
+           "schedule": pick(args.schedule, "schedule"),
+           "norm_bias_lr_scale": pick(getattr(args, "norm_bias_lr_scale", None), "norm_bias_lr_scale", 1.0),
+           "label_smoothing": pick(args.label_smoothing, "label_smoothing", 0.0),
+           "tta": pick(args.tta, "tta", False), "eval_every": pick(args.eval_every, "eval_every", 1), "ema": args.ema, "seed": args.seed,
+           "limit": args.limit, "width": args.width}
     # the recipe's learning rate belongs to its optimizer
     cfg["lr"] = args.lr if args.lr is not None else (
         r["lr"] if "lr" in r and args.optimizer == "sgd" else DEFAULT_LR[args.optimizer])
+    if cfg["crop_pad"] < 0:
+        raise CLIError(f"--crop-pad must be 0 or positive, got {cfg['crop_pad']}")
+    if cfg["norm_bias_lr_scale"] <= 0:
+        raise CLIError(f"--norm-bias-lr-scale must be positive, got {cfg['norm_bias_lr_scale']}")
     for key in ("batch_size", "epochs"):
         if cfg[key] <= 0:
             raise CLIError(f"--{key.replace('_', '-')} must be positive, got {cfg[key]}")
@@ -187,12 +211,15 @@ def train(args):
         model = build(cfg["model"], x_train.shape[1:], len(classes), cfg.get("width"))
     except ValueError as e:
         raise CLIError(str(e)) from None
+    if hasattr(model, "init_whitening"):    # filters from the training set's patches (a resumed run reloads them)
+        model.init_whitening(x_train[:5000])
     epochs, batch_size = cfg["epochs"], cfg["batch_size"]
     n = len(ytr)
     steps = (n + batch_size - 1) // batch_size
-    optimizer = _optimizer(cfg["optimizer"], model.parameters(), cfg["lr"], cfg["momentum"], cfg["weight_decay"],
+    groups = _param_groups(model, cfg["lr"], cfg["weight_decay"], cfg.get("norm_bias_lr_scale", 1.0))
+    optimizer = _optimizer(cfg["optimizer"], groups, cfg["lr"], cfg["momentum"], cfg["weight_decay"],
                            cfg["nesterov"])
-    scheduler = make_scheduler(cfg["schedule"], optimizer, cfg["lr"], epochs * steps)
+    scheduler = make_scheduler(cfg["schedule"], optimizer, epochs * steps)
     n_params = sum(p.numel() for p in model.parameters())
     # --ema: the evaluated (and saved) model is a running average of the trained one
     averaged = None
@@ -247,7 +274,7 @@ def train(args):
         loss_sum = 0.0
         for b in batches:
             idx = perm[b * batch_size:(b + 1) * batch_size]
-            xb = flambeau.from_numpy(augment_batch(x_train[idx], cfg["augment"], black))
+            xb = flambeau.from_numpy(augment_batch(x_train[idx], cfg["augment"], black, cfg.get("crop_pad", 4)))
             yb = y_train[flambeau.from_numpy(idx)]
             out = model(xb)
             loss = F.cross_entropy(out, yb, label_smoothing=cfg["label_smoothing"])

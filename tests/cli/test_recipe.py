@@ -50,25 +50,44 @@ def test_flip_mirrors_about_half_and_is_seeded():
     assert augment_batch(x, "none", None) is x
 
 
-@pytest.mark.parametrize("name", ["cosine", "onecycle", "multistep"])
+@pytest.mark.parametrize("name", ["cosine", "onecycle", "multistep", "triangle"])
 def test_schedules_follow_torch_step_by_step(name):
-    total, lr = 40, 0.1
-    p = flambeau.nn.Parameter(flambeau.zeros(2))
-    opt = flambeau.optim.SGD([p], lr=lr, momentum=0.9)
-    sched = make_scheduler(name, opt, lr, total)
-    tp = torch.nn.Parameter(torch.zeros(2))
-    topt = torch.optim.SGD([tp], lr=lr, momentum=0.9)
-    tsched = {"cosine": lambda: torch.optim.lr_scheduler.CosineAnnealingLR(topt, T_max=total),
-              "onecycle": lambda: torch.optim.lr_scheduler.OneCycleLR(topt, max_lr=lr, total_steps=total),
-              "multistep": lambda: torch.optim.lr_scheduler.MultiStepLR(topt, [20, 30], gamma=0.1)}[name]()
+    # two parameter groups with their own rates: each group's peak is its own rate
+    total, lrs = 100, (0.1, 6.4)
+    p, q = flambeau.nn.Parameter(flambeau.zeros(2)), flambeau.nn.Parameter(flambeau.zeros(2))
+    opt = flambeau.optim.SGD([{"params": [p], "lr": lrs[0]}, {"params": [q], "lr": lrs[1]}], momentum=0.9)
+    sched = make_scheduler(name, opt, total)
+    tp, tq = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(2))
+    topt = torch.optim.SGD([{"params": [tp], "lr": lrs[0]}, {"params": [tq], "lr": lrs[1]}], momentum=0.9)
+    S = torch.optim.lr_scheduler
+    tsched = {"cosine": lambda: S.CosineAnnealingLR(topt, T_max=total),
+              "onecycle": lambda: S.OneCycleLR(topt, max_lr=list(lrs), total_steps=total),
+              "multistep": lambda: S.MultiStepLR(topt, [50, 75], gamma=0.1),
+              "triangle": lambda: S.OneCycleLR(topt, max_lr=list(lrs), total_steps=total, pct_start=0.23,
+                                               anneal_strategy="linear", cycle_momentum=False, div_factor=5.0,
+                                               final_div_factor=0.2 / 0.07)}[name]()
+    seen = []
     for _ in range(total):
-        assert opt.param_groups[0]["lr"] == pytest.approx(topt.param_groups[0]["lr"], rel=1e-12, abs=1e-15)
-        assert opt.param_groups[0]["momentum"] == pytest.approx(topt.param_groups[0]["momentum"], rel=1e-12)
+        for group, tgroup in zip(opt.param_groups, topt.param_groups):
+            assert group["lr"] == pytest.approx(tgroup["lr"], rel=1e-12, abs=1e-15)
+            assert group["momentum"] == pytest.approx(tgroup["momentum"], rel=1e-12)
+        seen.append([g["lr"] for g in opt.param_groups])
         opt.step()
         topt.step()
         sched.step()
         tsched.step()
-    assert make_scheduler("constant", opt, lr, total) is None
+    if name == "triangle":      # lr/5 -> lr (at 23 % of the steps) -> 0.07 lr, in straight lines
+        seen = np.array(seen) / lrs
+        peak = 22                                   # OneCycleLR's warm-up ends at step 0.23 * total - 1
+        assert np.allclose(seen[0], 0.2) and np.allclose(seen[peak], 1.0) and np.allclose(seen[-1], 0.07)
+        assert np.allclose(np.diff(seen[:peak + 1], 2, axis=0), 0, atol=1e-12)
+        assert np.allclose(np.diff(seen[peak:], 2, axis=0), 0, atol=1e-12)
+        assert (np.diff(seen[peak:], axis=0) < 0).all() and momentum_untouched(opt)
+    assert make_scheduler("constant", opt, total) is None
+
+
+def momentum_untouched(opt):
+    return all(g["momentum"] == 0.9 for g in opt.param_groups)
 
 
 def _run(tmp_path, name, *extra):
