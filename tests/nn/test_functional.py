@@ -93,6 +93,31 @@ def test_float32_stays_float32():
         assert f(x).dtype == flambeau.float32
 
 
+def test_large_float32_gelu_matches_torch_and_the_exact_function():
+    """Large float32 GELUs take a chunked float32 path (split among threads): forward and gradient
+    match PyTorch, on strided input too, and the exact x·Phi(x) (math.erfc) to 1e-5 relative for
+    |x| <= 8, deep into the negative tail where 1 + erf(x/√2) would cancel."""
+    import math
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal((64, 40, 33)) * 3).astype(np.float32)
+    x[0, 0, :9] = [0.0, -0.0, -4.0, -6.0, -8.0, 5.0, 9.0, -1e-30, 1e-30]
+    for strided in (False, True):           # contiguous, then a transposed view
+        check(lambda lib, a: F(lib).gelu(a), x, rtol=2e-5, atol=2e-6, noncontiguous=strided)
+    xd = x.reshape(-1).astype(np.float64)
+    cdf = np.array([0.5 * math.erfc(-v / math.sqrt(2)) for v in xd])
+    xt = flambeau.tensor(x, requires_grad=True)
+    y = F(flambeau).gelu(xt)
+    y.sum().backward()
+    assert y.dtype == flambeau.float32 and xt.grad.dtype == flambeau.float32
+    got = y.detach().numpy().reshape(-1).astype(np.float64)
+    near = np.abs(xd) <= 8          # beyond, float32's rounding of x² alone exceeds 1e-5 of exp(-x²/2)
+    np.testing.assert_allclose(got[near], (xd * cdf)[near], rtol=1e-5, atol=1e-37)
+    np.testing.assert_allclose(got, xd * cdf, rtol=1e-4, atol=1e-37)
+    dref = cdf + xd * np.exp(-xd * xd / 2) / math.sqrt(2 * math.pi)
+    np.testing.assert_allclose(xt.grad.numpy().reshape(-1), dref, rtol=1e-5, atol=3e-7)
+    assert np.signbit(y.detach().numpy()[0, 0, 1])                # gelu(-0.0) = -0.0, as PyTorch
+
+
 def test_activation_rejects_integer_input():
     with pytest.raises(RuntimeError, match="gelu"):
         F(flambeau).gelu(flambeau.tensor([1, 2]))
