@@ -3,6 +3,7 @@
     python benchmarks/cifar10_recipe.py --model simple-cnn --epochs 10
     python benchmarks/cifar10_recipe.py --model resnet20 --epochs 30 --tta
     python benchmarks/cifar10_recipe.py --model resnet9 --width 32 --epochs 12 --tta
+    python benchmarks/cifar10_recipe.py --model airbench --epochs 12 --tta --batch-size 1024
 
 One training step of the recipe is: batch augmentation (random crop with 4-pixel padding and
 horizontal flip, the same NumPy code for both), forward, cross-entropy, backward, SGD with
@@ -10,6 +11,10 @@ Nesterov momentum 0.9 and weight decay 5e-4, one-cycle learning-rate step. Both 
 the same network (flambeau's weights copied from PyTorch's), alternating, in one process; the
 evaluation pass is a forward over the 10,000 test images (twice with ``--tta``). The projected
 wall-clock time of the full recipe is ``epochs * (391 steps * step + evaluation)``.
+
+``--model airbench`` times its own recipe instead (``flambeau train --model airbench``): batch
+norm shifts in their own group, SGD with Nesterov momentum 0.85, the triangle schedule, crops
+of at most 2 pixels, label smoothing 0.2, and one evaluation after the last epoch.
 """
 from __future__ import annotations
 
@@ -69,10 +74,58 @@ def resnet9(lib, width=64):
                          nn.Linear(8 * w, 10, bias=False), Scale())
 
 
-def recipe_step(lib, model, data, labels, batch, total_steps):
+def airbench(lib, width=64):
+    """flambeau.vision.models.Airbench, written once for both libraries (whitening filters left
+    random: timing only)."""
+    nn = lib.nn
+
+    class Block(nn.Module):
+        def __init__(self, cin, cout):
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cout, 3, padding="same", bias=False)
+            self.pool = nn.MaxPool2d(2)
+            self.norm1 = nn.BatchNorm2d(cout, eps=1e-12, momentum=0.4)
+            self.conv2 = nn.Conv2d(cout, cout, 3, padding="same", bias=False)
+            self.norm2 = nn.BatchNorm2d(cout, eps=1e-12, momentum=0.4)
+            self.activ = nn.ReLU()
+            self.norm1.weight.requires_grad = self.norm2.weight.requires_grad = False
+
+        def forward(self, x):
+            x = self.activ(self.norm1(self.pool(self.conv1(x))))
+            return self.activ(self.norm2(self.conv2(x)))
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.whiten = nn.Conv2d(3, 24, 2, bias=True)
+            self.whiten.weight.requires_grad = False
+            self.activ = nn.ReLU()
+            self.block1, self.block2, self.block3 = Block(24, width), Block(width, 4 * width), \
+                Block(4 * width, 4 * width)
+            self.pool = nn.MaxPool2d(3)
+            self.fc = nn.Linear(4 * width, 10, bias=False)
+
+        def forward(self, x):
+            x = self.block3(self.block2(self.block1(self.activ(self.whiten(x)))))
+            return self.fc(self.pool(x).flatten(1)) / 9
+    return Net()
+
+
+def recipe_step(lib, model, data, labels, batch, total_steps, fast=False):
     F = lib.nn.functional
-    opt = lib.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    sched = lib.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=total_steps)
+    if fast:        # airbench's recipe
+        shifts = [p for name, p in model.named_parameters() if ".norm" in name and name.endswith("bias")]
+        rest = [p for name, p in model.named_parameters() if p.requires_grad and not any(p is q for q in shifts)]
+        opt = lib.optim.SGD([{"params": rest, "lr": 1.5, "weight_decay": 1.331e-3},
+                             {"params": shifts, "lr": 96.0, "weight_decay": 1.331e-3 / 64}],
+                            momentum=0.85, nesterov=True)
+        sched = lib.optim.lr_scheduler.OneCycleLR(opt, max_lr=[1.5, 96.0], total_steps=total_steps, pct_start=0.23,
+                                                  anneal_strategy="linear", cycle_momentum=False, div_factor=5.0,
+                                                  final_div_factor=0.2 / 0.07)
+    else:
+        opt = lib.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
+        sched = lib.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=total_steps)
+    pad, smoothing = (2, 0.2) if fast else (4, 0.0)
     fill = np.full(3, -2.0, np.float32)
     state = {"i": 0}
     model.train()
@@ -81,9 +134,9 @@ def recipe_step(lib, model, data, labels, batch, total_steps):
         i = state["i"] % (len(labels) // batch)
         state["i"] += 1
         idx = np.arange(i * batch, (i + 1) * batch)
-        xb = lib.from_numpy(np.ascontiguousarray(augment_batch(data[idx], "crop-flip", fill)))
+        xb = lib.from_numpy(np.ascontiguousarray(augment_batch(data[idx], "crop-flip", fill, pad)))
         yb = lib.from_numpy(labels[idx])
-        loss = F.cross_entropy(model(xb), yb)
+        loss = F.cross_entropy(model(xb), yb, label_smoothing=smoothing)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -106,8 +159,8 @@ def eval_fn(lib, model, data, tta):
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--model", default="simple-cnn", choices=["simple-cnn", "resnet20", "resnet9"])
-    p.add_argument("--width", type=int, default=None, help="resnet9's base width (default 64)")
+    p.add_argument("--model", default="simple-cnn", choices=["simple-cnn", "resnet20", "resnet9", "airbench"])
+    p.add_argument("--width", type=int, default=None, help="resnet9's and airbench's base width (default 64)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--steps", type=int, default=12, help="timed steps per library")
@@ -119,14 +172,16 @@ def main():
     labels = rng.integers(0, 10, len(data))
     test = rng.standard_normal((10_000, 3, 32, 32)).astype(np.float32)
     ctor = {"simple-cnn": simple_cnn, "resnet20": resnet20,
-            "resnet9": lambda lib: resnet9(lib, args.width or 64)}[args.model]
+            "resnet9": lambda lib: resnet9(lib, args.width or 64),
+            "airbench": lambda lib: airbench(lib, args.width or 64)}[args.model]
+    fast = args.model == "airbench"
     torch.manual_seed(0)
     th_model, fl_model = ctor(torch), ctor(flambeau)
     _copy(th_model, fl_model)
     steps_per_epoch = -(-50_000 // args.batch_size)
     total = args.epochs * steps_per_epoch
-    f_fl = recipe_step(flambeau, fl_model, data, labels, args.batch_size, total)
-    f_th = recipe_step(torch, th_model, data, labels, args.batch_size, total)
+    f_fl = recipe_step(flambeau, fl_model, data, labels, args.batch_size, total, fast)
+    f_th = recipe_step(torch, th_model, data, labels, args.batch_size, total, fast)
     fl, th = [], []
     for _ in range(3):                       # alternate: both libraries see the same machine state
         fl.append(_median_ms(f_fl, max(1, args.steps // 3), warmup=1))
@@ -146,8 +201,9 @@ def main():
     print("| | flambeau | PyTorch | ratio |\n|---|---:|---:|---:|")
     print(f"| training step (ms) | {step_fl:.0f} | {step_th:.0f} | {step_fl / step_th:.2f} |")
     print(f"| evaluation, 10,000 images (s) | {ev_fl:.1f} | {ev_th:.1f} | {ev_fl / ev_th:.2f} |")
-    proj_fl = args.epochs * (steps_per_epoch * step_fl / 1e3 + ev_fl) / 60
-    proj_th = args.epochs * (steps_per_epoch * step_th / 1e3 + ev_th) / 60
+    evals = 1 if fast else args.epochs          # airbench's recipe evaluates after the last epoch only
+    proj_fl = (args.epochs * steps_per_epoch * step_fl / 1e3 + evals * ev_fl) / 60
+    proj_th = (args.epochs * steps_per_epoch * step_th / 1e3 + evals * ev_th) / 60
     print(f"| projected recipe (min) | {proj_fl:.0f} | {proj_th:.0f} | {proj_fl / proj_th:.2f} |")
 
 

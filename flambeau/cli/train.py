@@ -139,8 +139,8 @@ def _settings(args):
            "schedule": pick(args.schedule, "schedule"),
            "norm_bias_lr_scale": pick(getattr(args, "norm_bias_lr_scale", None), "norm_bias_lr_scale", 1.0),
            "label_smoothing": pick(args.label_smoothing, "label_smoothing", 0.0),
-           "tta": pick(args.tta, "tta", False), "eval_every": pick(args.eval_every, "eval_every", 1), "ema": args.ema, "seed": args.seed,
-           "limit": args.limit, "width": args.width}
+           "tta": pick(args.tta, "tta", False), "eval_every": pick(args.eval_every, "eval_every", 1),
+           "ema": pick(args.ema, "ema"), "seed": args.seed, "limit": args.limit, "width": args.width}
     # the recipe's learning rate belongs to its optimizer
     cfg["lr"] = args.lr if args.lr is not None else (
         r["lr"] if "lr" in r and args.optimizer == "sgd" else DEFAULT_LR[args.optimizer])

@@ -213,6 +213,8 @@ def test_threads_option(tmp_path):
     (["--batch-size", "0"], "--batch-size must be positive"),
     (["--eval-every", "-1"], "--eval-every must be 0 or positive"),
     (["--ema", "1.0"], "--ema must be in (0, 1)"),
+    (["--crop-pad", "-1"], "--crop-pad must be 0 or positive, got -1"),
+    (["--norm-bias-lr-scale", "0"], "--norm-bias-lr-scale must be positive, got 0.0"),
     (["--resume", "/nonexistent-run"], "no config.json + checkpoint.safetensors"),
 ])
 def test_recipe_bad_input(argv, message, tmp_path, capsys):
@@ -286,3 +288,37 @@ def test_resume_and_eval_find_the_data_folder_again(tmp_path, monkeypatch, capsy
     data.rename(tmp_path / "data")          # the recorded folder is gone: ./data, as before
     assert main(["eval", str(tmp_path / "r")]) == 0
     assert "accuracy" in capsys.readouterr().out
+
+
+def test_norm_bias_groups_learn_faster_with_the_same_decay_per_step():
+    from flambeau.cli.train import _param_groups
+    from flambeau.vision.models import airbench
+    net = airbench(width=8)
+    assert [id(p) for p in _param_groups(net, 1.5, 1e-3)] == [id(p) for p in net.parameters() if p.requires_grad]
+    rest, fast = _param_groups(net, 1.5, 1e-3, 64.0)
+    shifts = [p for name, p in net.named_parameters() if ".norm" in name and name.endswith("bias")]
+    assert [id(p) for p in fast["params"]] == [id(p) for p in shifts] and len(shifts) == 6
+    assert all(p.requires_grad for p in rest["params"]) and len(rest["params"]) == 8   # whiten bias, 6 convs, fc
+    assert (fast["lr"], rest["lr"]) == (96.0, 1.5)
+    assert fast["lr"] * fast["weight_decay"] == pytest.approx(rest["lr"] * rest["weight_decay"], rel=1e-12)
+
+
+def test_airbench_brings_its_recipe_and_options_still_win(tmp_path, capsys):
+    """--model airbench on 2,048 real images (a quarter-width network): its own recipe is recorded,
+    the whitening filters are set from the data, and an option given on the command line wins."""
+    root = dataset_root("cifar10")
+    m = _run(tmp_path, "ab", "--dataset", "cifar10", "--data-root", root, "--model", "airbench", "--width", "16",
+             "--limit", "2048", "--batch-size", "256", "--epochs", "2", "--label-smoothing", "0.1")
+    cfg = json.loads((tmp_path / "ab" / "config.json").read_text())
+    assert {k: cfg[k] for k in ("batch_size", "lr", "momentum", "nesterov", "weight_decay", "norm_bias_lr_scale",
+                                "schedule", "crop_pad", "label_smoothing", "tta", "eval_every", "ema")} == \
+        {"batch_size": 256, "lr": 1.5, "momentum": 0.85, "nesterov": True, "weight_decay": 1.331e-3,
+         "norm_bias_lr_scale": 64.0, "schedule": "triangle", "crop_pad": 2, "label_smoothing": 0.1, "tta": True,
+         "eval_every": 0, "ema": 0.95}
+    assert [h["test_acc"] is None for h in m["history"]] == [True, False]     # tested after the last epoch only
+    assert m["final_test_acc"] > 0.25           # chance: 0.10
+    saved = flambeau.load(str(tmp_path / "ab" / "model.safetensors"))["whiten.weight"].numpy()
+    assert np.abs(saved).max() > 10             # whitening filters: divided by the root of small eigenvalues
+    capsys.readouterr()
+    assert main(["eval", str(tmp_path / "ab"), "--data-root", root]) == 0
+    assert f"{m['final_test_acc']:.4f}" in capsys.readouterr().out

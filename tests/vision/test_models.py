@@ -171,3 +171,104 @@ def test_resnet9_matches_the_same_network_in_pytorch():
         yt.square().sum().backward()
         yf.square().sum().backward()
         np.testing.assert_allclose(xf.grad.numpy(), xt.grad.numpy(), rtol=1e-3, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------- airbench
+def _torch_airbench(nn, width, whiten):
+    """The same network written in PyTorch, layer for layer (state-dict names included)."""
+    class Block(nn.Module):
+        def __init__(self, cin, cout):
+            super().__init__()
+            self.conv1 = nn.Conv2d(cin, cout, 3, padding="same", bias=False)
+            self.pool = nn.MaxPool2d(2)
+            self.norm1 = nn.BatchNorm2d(cout, eps=1e-12, momentum=0.4)
+            self.conv2 = nn.Conv2d(cout, cout, 3, padding="same", bias=False)
+            self.norm2 = nn.BatchNorm2d(cout, eps=1e-12, momentum=0.4)
+            self.activ = nn.ReLU()
+
+        def forward(self, x):
+            x = self.activ(self.norm1(self.pool(self.conv1(x))))
+            return self.activ(self.norm2(self.conv2(x)))
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.whiten = nn.Conv2d(3, whiten, 2, bias=True)
+            self.activ = nn.ReLU()
+            self.block1, self.block2, self.block3 = Block(whiten, width), Block(width, 4 * width), \
+                Block(4 * width, 4 * width)
+            self.pool = nn.MaxPool2d(3)
+            self.fc = nn.Linear(4 * width, 10, bias=False)
+
+        def forward(self, x):
+            x = self.block3(self.block2(self.block1(self.activ(self.whiten(x)))))
+            return self.fc(self.pool(x).flatten(1)) / 9
+    return Net()
+
+
+def test_airbench_matches_the_same_network_in_pytorch():
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(0)
+    th = _torch_airbench(torch.nn, 16, 24)
+    fl = models.airbench(width=16)
+    assert list(fl.state_dict()) == list(th.state_dict())
+    fl.load_state_dict({k: flambeau.from_numpy(v.detach().numpy().copy()) for k, v in th.state_dict().items()})
+    assert sum(p.numel() for p in models.airbench().parameters()) == 1_972_792
+    x = np.random.default_rng(0).standard_normal((8, 3, 32, 32)).astype(np.float32)
+    for train in (True, False):
+        th.train(train), fl.train(train)
+        xt, xf = torch.tensor(x, requires_grad=True), flambeau.tensor(x, requires_grad=True)
+        yt, yf = th(xt), fl(xf)
+        np.testing.assert_allclose(yf.detach().numpy(), yt.detach().numpy(), rtol=1e-4, atol=1e-5)
+        yt.square().sum().backward()
+        yf.square().sum().backward()
+        np.testing.assert_allclose(xf.grad.numpy(), xt.grad.numpy(), rtol=1e-3, atol=1e-5)
+    # batch norm's running statistics follow PyTorch's momentum 0.4 update
+    np.testing.assert_allclose(fl.block2.norm1.running_var.numpy(), th.block2.norm1.running_var.numpy(), rtol=1e-4)
+
+
+def test_airbench_frozen_scales_and_identity_start():
+    net = models.airbench(width=8)
+    frozen = [name for name, p in net.named_parameters() if not p.requires_grad]
+    assert frozen == ["whiten.weight"] + [f"block{b}.norm{n}.weight" for b in (1, 2, 3) for n in (1, 2)]
+    assert all((m.weight.numpy() == 1).all() for m in net.modules() if isinstance(m, flambeau.nn.BatchNorm2d))
+    # each 3x3 conv is the identity on its first in_channels outputs (as many as there are), random elsewhere
+    for conv, k in ((net.block1.conv1, 8), (net.block2.conv1, 8), (net.block2.conv2, 32)):
+        w = conv.weight.detach().numpy()
+        eye = np.zeros((k, w.shape[1], 3, 3), np.float32)
+        eye[np.arange(k), np.arange(k), 1, 1] = 1
+        np.testing.assert_array_equal(w[:k], eye)
+        if w.shape[0] > k:
+            assert np.count_nonzero(w[k:]) == w[k:].size
+    assert np.count_nonzero(net.whiten.bias.detach().numpy()) == 0
+
+
+def test_airbench_whitening_decorrelates_training_patches():
+    """After init_whitening, the first half of the whitening filters maps the images' 2x2 patches to
+    uncorrelated outputs of variance λ/(λ+eps) (≈ 1); the second half is their negative."""
+    rng = np.random.default_rng(0)
+    # correlated images: smoothed noise with mixed colour channels
+    base = rng.standard_normal((64, 3, 33, 33))
+    smooth = base[:, :, :-1, :-1] + 0.8 * base[:, :, 1:, :-1] + 0.5 * base[:, :, :-1, 1:]
+    images = np.einsum("ij,njhw->nihw", [[1.0, 0.6, 0.2], [0.3, 1.0, 0.5], [0.1, 0.4, 1.0]], smooth)
+    images = images.astype(np.float32)
+    net = models.airbench(width=8)
+    eps = 5e-4
+    assert net.init_whitening(images, eps=eps) is net
+    with flambeau.no_grad():
+        out = net.whiten(flambeau.from_numpy(images)).numpy().astype(np.float64)   # bias is 0
+    feats = out.transpose(0, 2, 3, 1).reshape(-1, 24)
+    cov = feats[:, :12].T @ feats[:, :12] / len(feats)
+    patches = np.lib.stride_tricks.sliding_window_view(images.astype(np.float64), (2, 2), axis=(2, 3))
+    rows = patches.transpose(0, 2, 3, 1, 4, 5).reshape(-1, 12)
+    lam = np.linalg.eigvalsh(rows.T @ rows / len(rows))[::-1]         # the patches' second moments
+    np.testing.assert_allclose(cov, np.diag(lam / (lam + eps)), atol=2e-4)
+    np.testing.assert_array_equal(net.whiten.weight.numpy()[12:], -net.whiten.weight.numpy()[:12])
+    assert lam[0] > 10 * lam[-1]            # the test images are far from white to begin with
+
+
+def test_airbench_bad_input():
+    with pytest.raises(ValueError, match=r"act must be one of relu, gelu, celu, got 'tanh'"):
+        models.airbench(act="tanh")
+    with pytest.raises(ValueError, match=r"init_whitening: expected images of shape \(N, 3, H, W\).*\(4, 1, 32, 32\)"):
+        models.airbench().init_whitening(np.zeros((4, 1, 32, 32), np.float32))
