@@ -244,7 +244,7 @@ def test_airbench_whitening_decorrelates_training_patches():
     uncorrelated outputs of variance λ/(λ+eps) (≈ 1); the second half is their negative."""
     rng = np.random.default_rng(0)
     # correlated images: smoothed noise with mixed colour channels
-    base = rng.standard_normal((64, 3, 33, 33))
+    base = rng.standard_normal((1200, 3, 33, 33))    # more images than init_whitening takes at a time
     smooth = base[:, :, :-1, :-1] + 0.8 * base[:, :, 1:, :-1] + 0.5 * base[:, :, :-1, 1:]
     images = np.einsum("ij,njhw->nihw", [[1.0, 0.6, 0.2], [0.3, 1.0, 0.5], [0.1, 0.4, 1.0]], smooth)
     images = images.astype(np.float32)

@@ -77,7 +77,6 @@ class Airbench(nn.Module):
             raise ValueError(f"Airbench: act must be one of {', '.join(_ACTIVATIONS)}, got {act!r}")
         if len(widths) != 3:
             raise ValueError(f"Airbench: widths must hold the three blocks' widths, got {widths!r}")
-        self.whiten_kernel = whiten_kernel
         whiten_width = 2 * in_channels * whiten_kernel ** 2
         self.whiten = nn.Conv2d(in_channels, whiten_width, whiten_kernel, padding=0, bias=True)
         self.whiten.weight.requires_grad = False
@@ -94,18 +93,21 @@ class Airbench(nn.Module):
         """Set the whitening filters from ``images (N, C, H, W)`` (normalised training images; a few
         thousand are plenty): the eigenvectors ``v`` of the covariance of every ``k×k`` patch,
         as ``v / sqrt(λ + eps)`` and ``-v / sqrt(λ + eps)``, largest eigenvalue first."""
-        x = np.asarray(images.numpy() if hasattr(images, "numpy") else images, np.float64)
-        c, k = self.whiten.in_channels, self.whiten_kernel
+        x = np.asarray(images.numpy() if hasattr(images, "numpy") else images)
+        c, k = self.whiten.in_channels, self.whiten.kernel_size[0]
         if x.ndim != 4 or x.shape[1] != c or min(x.shape[2:]) < k:
             raise ValueError(f"Airbench.init_whitening: expected images of shape (N, {c}, H, W) with H, W >= {k}, "
                              f"got {tuple(x.shape)}")
-        # every k×k patch as a row of c·k·k values, in the conv weight's (c, kh, kw) order
-        patches = np.lib.stride_tricks.sliding_window_view(x, (k, k), axis=(2, 3))   # N, C, H', W', k, k
-        patches = patches.transpose(0, 2, 3, 1, 4, 5).reshape(-1, c * k * k)
-        cov = patches.T @ patches / len(patches)
-        eigenvalues, eigenvectors = np.linalg.eigh(cov)          # ascending
-        order = np.argsort(eigenvalues)[::-1]
-        filters = (eigenvectors[:, order] / np.sqrt(eigenvalues[order] + eps)).T.reshape(-1, c, k, k)
+        cov, count = np.zeros((c * k * k, c * k * k)), 0
+        for i in range(0, len(x), 500):     # 500 images at a time bound the patch matrix's memory
+            # every k×k patch as a row of c·k·k values, in the conv weight's (c, kh, kw) order
+            windows = np.lib.stride_tricks.sliding_window_view(x[i:i + 500], (k, k), axis=(2, 3))
+            patches = windows.transpose(0, 2, 3, 1, 4, 5).reshape(-1, c * k * k).astype(np.float64)
+            cov += patches.T @ patches
+            count += len(patches)
+        eigenvalues, eigenvectors = np.linalg.eigh(cov / count)
+        eigenvalues, eigenvectors = eigenvalues[::-1], eigenvectors[:, ::-1]     # eigh's order is ascending
+        filters = (eigenvectors / np.sqrt(eigenvalues + eps)).T.reshape(-1, c, k, k)
         weight = self.whiten.weight
         weight.data.copy_(tensor(np.concatenate([filters, -filters]), dtype=weight.dtype))
         return self
