@@ -65,7 +65,7 @@ def _parser():
                         "(default: off; on for airbench)")
     t.add_argument("--ema", type=float, default=None, metavar="DECAY",
                    help="evaluate and save an exponential moving average of the weights and batch-norm "
-                        "statistics, updated after every step with this decay (e.g. 0.999; airbench 0.95)")
+                        "statistics, updated after every step with this decay (e.g. 0.999; airbench 0.95; 0: none)")
     t.add_argument("--eval-every", type=int, default=None, metavar="N",
                    help="evaluate on the test set every N epochs and after the last one (default 1; airbench 0: "
                         "only after the last, which saves the evaluation passes in a timed run)")

@@ -140,7 +140,7 @@ def _settings(args):
            "norm_bias_lr_scale": pick(getattr(args, "norm_bias_lr_scale", None), "norm_bias_lr_scale", 1.0),
            "label_smoothing": pick(args.label_smoothing, "label_smoothing", 0.0),
            "tta": pick(args.tta, "tta", False), "eval_every": pick(args.eval_every, "eval_every", 1),
-           "ema": pick(args.ema, "ema"), "seed": args.seed, "limit": args.limit, "width": args.width}
+           "ema": pick(args.ema, "ema") or None, "seed": args.seed, "limit": args.limit, "width": args.width}
     # the recipe's learning rate belongs to its optimizer
     cfg["lr"] = args.lr if args.lr is not None else (
         r["lr"] if "lr" in r and args.optimizer == "sgd" else DEFAULT_LR[args.optimizer])
@@ -155,8 +155,8 @@ def _settings(args):
         raise CLIError(f"--lr must be positive, got {cfg['lr']}")
     if cfg["eval_every"] < 0:
         raise CLIError(f"--eval-every must be 0 or positive, got {cfg['eval_every']}")
-    if cfg["ema"] is not None and not 0.0 < cfg["ema"] < 1.0:
-        raise CLIError(f"--ema must be in (0, 1), got {cfg['ema']}")
+    if args.ema is not None and not 0.0 <= args.ema < 1.0:
+        raise CLIError(f"--ema must be in (0, 1), or 0 for no average, got {args.ema}")
     if not 0.0 <= cfg["label_smoothing"] < 1.0:
         raise CLIError(f"--label-smoothing must be in [0, 1), got {cfg['label_smoothing']}")
     return cfg

@@ -209,7 +209,8 @@ def test_threads_option(tmp_path):
     (["--label-smoothing", "1.5"], "--label-smoothing must be in [0, 1)"),
     (["--batch-size", "0"], "--batch-size must be positive"),
     (["--eval-every", "-1"], "--eval-every must be 0 or positive"),
-    (["--ema", "1.0"], "--ema must be in (0, 1)"),
+    (["--ema", "1.0"], "--ema must be in (0, 1), or 0 for no average, got 1.0"),
+    (["--ema", "-0.5"], "--ema must be in (0, 1), or 0 for no average, got -0.5"),
     (["--crop-pad", "-1"], "--crop-pad must be 0 or positive, got -1"),
     (["--norm-bias-lr-scale", "0"], "--norm-bias-lr-scale must be positive, got 0.0"),
     (["--resume", "/nonexistent-run"], "no config.json + checkpoint.safetensors"),
@@ -319,3 +320,13 @@ def test_airbench_brings_its_recipe_and_options_still_win(tmp_path, capsys):
     capsys.readouterr()
     assert main(["eval", str(tmp_path / "ab"), "--data-root", root]) == 0
     assert f"{m['final_test_acc']:.4f}" in capsys.readouterr().out
+
+
+def test_a_recipe_average_can_be_turned_off():
+    from flambeau.cli import _parser
+    from flambeau.cli.train import _settings
+    settings = lambda *argv: _settings(_parser().parse_args(["train", "--dataset", "cifar10", *argv]))  # noqa: E731
+    assert settings("--model", "airbench")["ema"] == 0.95
+    assert settings("--model", "airbench", "--ema", "0")["ema"] is None
+    assert settings("--model", "airbench", "--ema", "0.99")["ema"] == 0.99
+    assert settings()["ema"] is None
