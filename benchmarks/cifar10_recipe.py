@@ -29,10 +29,12 @@ import numpy as np
 import torch
 
 import flambeau
+import flambeau.vision.models  # noqa: F401  (airbench)
 from flambeau.cli.recipe import MODEL_RECIPES, augment_batch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from train_step import _copy, _median_ms, resnet20  # noqa: E402
+from twins import torch_airbench  # noqa: E402
 
 torch.set_num_threads(int(os.environ.get("OPENBLAS_NUM_THREADS", os.cpu_count() or 1)))
 
@@ -76,40 +78,10 @@ def resnet9(lib, width=64):
 
 
 def airbench(lib, width=64):
-    """flambeau.vision.models.Airbench, written once for both libraries (whitening filters left
-    random: timing only)."""
-    nn = lib.nn
-
-    class Block(nn.Module):
-        def __init__(self, cin, cout):
-            super().__init__()
-            self.conv1 = nn.Conv2d(cin, cout, 3, padding="same", bias=False)
-            self.pool = nn.MaxPool2d(2)
-            self.norm1 = nn.BatchNorm2d(cout, eps=1e-12, momentum=0.4)
-            self.conv2 = nn.Conv2d(cout, cout, 3, padding="same", bias=False)
-            self.norm2 = nn.BatchNorm2d(cout, eps=1e-12, momentum=0.4)
-            self.activ = nn.ReLU()
-            self.norm1.weight.requires_grad = self.norm2.weight.requires_grad = False
-
-        def forward(self, x):
-            x = self.activ(self.norm1(self.pool(self.conv1(x))))
-            return self.activ(self.norm2(self.conv2(x)))
-
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.whiten = nn.Conv2d(3, 24, 2, bias=True)
-            self.whiten.weight.requires_grad = False
-            self.activ = nn.ReLU()
-            self.block1, self.block2, self.block3 = Block(24, width), Block(width, 4 * width), \
-                Block(4 * width, 4 * width)
-            self.pool = nn.MaxPool2d(3)
-            self.fc = nn.Linear(4 * width, 10, bias=False)
-
-        def forward(self, x):
-            x = self.block3(self.block2(self.block1(self.activ(self.whiten(x)))))
-            return self.fc(self.pool(x).flatten(1)) / 9
-    return Net()
+    """flambeau's own airbench, and its PyTorch twin (whitening filters left random: timing only)."""
+    if lib is flambeau:
+        return flambeau.vision.models.airbench(width=width)
+    return torch_airbench(torch.nn, width)
 
 
 def recipe_step(lib, model, data, labels, batch, total_steps, fast=False):

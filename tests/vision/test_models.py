@@ -1,11 +1,18 @@
 """vision.models: VGG (torchvision's layout), weight enums, and the no-download policy."""
 from __future__ import annotations
 
+import os
+import sys
+
 import numpy as np
 import pytest
 
 import flambeau
 from flambeau.vision import models
+
+# the PyTorch twins of flambeau's models, shared with the benchmarks that time them
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "benchmarks"))
+from twins import torch_airbench  # noqa: E402
 
 VGG_CFG_COUNTS = {  # (builder, batch_norm, config) -> torchvision's documented parameter count
     "vgg11": 132863336, "vgg11_bn": 132868840, "vgg13": 133047848, "vgg13_bn": 133053736,
@@ -180,42 +187,10 @@ def _assert_same_network(torch, fl, th, batch):
 
 
 # ---------------------------------------------------------------------------- airbench
-def _torch_airbench(nn, width, whiten):
-    """The same network written in PyTorch, layer for layer (state-dict names included)."""
-    class Block(nn.Module):
-        def __init__(self, cin, cout):
-            super().__init__()
-            self.conv1 = nn.Conv2d(cin, cout, 3, padding="same", bias=False)
-            self.pool = nn.MaxPool2d(2)
-            self.norm1 = nn.BatchNorm2d(cout, eps=1e-12, momentum=0.4)
-            self.conv2 = nn.Conv2d(cout, cout, 3, padding="same", bias=False)
-            self.norm2 = nn.BatchNorm2d(cout, eps=1e-12, momentum=0.4)
-            self.activ = nn.ReLU()
-
-        def forward(self, x):
-            x = self.activ(self.norm1(self.pool(self.conv1(x))))
-            return self.activ(self.norm2(self.conv2(x)))
-
-    class Net(nn.Module):
-        def __init__(self):
-            super().__init__()
-            self.whiten = nn.Conv2d(3, whiten, 2, bias=True)
-            self.activ = nn.ReLU()
-            self.block1, self.block2, self.block3 = Block(whiten, width), Block(width, 4 * width), \
-                Block(4 * width, 4 * width)
-            self.pool = nn.MaxPool2d(3)
-            self.fc = nn.Linear(4 * width, 10, bias=False)
-
-        def forward(self, x):
-            x = self.block3(self.block2(self.block1(self.activ(self.whiten(x)))))
-            return self.fc(self.pool(x).flatten(1)) / 9
-    return Net()
-
-
 def test_airbench_matches_the_same_network_in_pytorch():
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
-    th = _torch_airbench(torch.nn, 16, 24)
+    th = torch_airbench(torch.nn, 16, 24)
     fl = models.airbench(width=16)
     _assert_same_network(torch, fl, th, batch=8)
     assert sum(p.numel() for p in models.airbench().parameters()) == 1_972_792
