@@ -71,8 +71,8 @@ def accuracy(model, x, y, batch=1000):
     return correct / len(y)
 
 
-def train(epochs, args, device):
-    x_train, y_train, x_test, y_test, fill = load(args.data_root, device, args.limit)
+def train(epochs, args, data, device):
+    x_train, y_train, x_test, y_test, fill = data
     flambeau.manual_seed(args.seed)
     model = resnet20(torch)
     sd = models.resnet20().state_dict()
@@ -127,8 +127,10 @@ def main():
         return
     torch.backends.cudnn.allow_tf32 = False       # float32 arithmetic, as on the CPU
     torch.backends.cuda.matmul.allow_tf32 = False
+    device = torch.device(args.device)
+    data = load(args.data_root, device, args.limit)      # once for all the runs of this process
     for epochs in args.epochs:
-        result = train(epochs, args, torch.device(args.device))
+        result = train(epochs, args, data, device)
         print(json.dumps(result), flush=True)
         if args.out:
             with open(args.out, "a") as f:
