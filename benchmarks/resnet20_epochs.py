@@ -6,8 +6,8 @@ with the recipe's PyTorch twin trained in full (on a CUDA device where there is 
 Each ``--epochs`` value is a separate run from the same initial weights (flambeau's
 ``resnet20()`` under ``--seed``, copied into PyTorch's twin), with the recipe of ``flambeau
 train --dataset cifar10 --model resnet20 --label-smoothing 0.1 --tta``: random crop with 4-pixel
-padding (padded with black) and horizontal flip, batches of 128, SGD with Nesterov momentum 0.9
-and weight decay 5e-4, the one-cycle schedule peaking at 0.1, label smoothing 0.1, test accuracy
+padding (padded with black) and horizontal flip, batches of 128 (``--batch-size``), SGD with Nesterov
+momentum 0.9 and weight decay 5e-4, the one-cycle schedule peaking at 0.1 (``--lr``), label smoothing 0.1, test accuracy
 with mirrored test images. The runs go one after another on one device; ``--jobs N`` starts N
 of them at once as separate processes (a GPU shares itself between them).
 
@@ -79,9 +79,9 @@ def train(epochs, args, data, device):
     model.load_state_dict({k: torch.from_numpy(v.numpy().copy()) for k, v in sd.items()})
     model.to(device).train()
     torch.manual_seed(args.seed)
-    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, nesterov=True, weight_decay=5e-4)
-    n, bs = len(y_train), 128
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.1, total_steps=epochs * -(-n // bs))
+    opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=5e-4)
+    n, bs = len(y_train), args.batch_size
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=args.lr, total_steps=epochs * -(-n // bs))
     loss_fn = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
     curve, t0 = [], time.time()
     for epoch in range(1, epochs + 1):
@@ -97,7 +97,8 @@ def train(epochs, args, data, device):
             curve.append((epoch, accuracy(model, x_test, y_test)))
             print(f"[{epochs} epochs] epoch {epoch:4d}  test acc (flips) {curve[-1][1]:.4f}  "
                   f"({time.time() - t0:.0f} s)", flush=True)
-    return {"epochs": epochs, "seed": args.seed, "device": str(device), "curve": curve, "final": curve[-1][1]}
+    return {"epochs": epochs, "batch_size": bs, "lr": args.lr, "seed": args.seed, "device": str(device),
+            "wall_s": round(time.time() - t0, 1), "curve": curve, "final": curve[-1][1]}
 
 
 def main():
@@ -105,6 +106,8 @@ def main():
     p.add_argument("--data-root", default=os.environ.get("FLAMBEAU_DATA"), help="folder holding CIFAR-10")
     p.add_argument("--epochs", type=int, nargs="+", default=[30, 60, 100, 180])
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--lr", type=float, default=0.1, help="the one-cycle schedule's peak learning rate")
     p.add_argument("--eval-every", type=int, default=10)
     p.add_argument("--jobs", type=int, default=1, help="runs started at once, each in its own process")
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -116,6 +119,7 @@ def main():
     if args.jobs > 1 and len(args.epochs) > 1:
         # one process per run, at most --jobs at once
         common = ["--data-root", args.data_root, "--seed", str(args.seed), "--eval-every", str(args.eval_every),
+                  "--batch-size", str(args.batch_size), "--lr", str(args.lr),
                   "--device", args.device] + (["--out", args.out] if args.out else []) + \
                  (["--limit", str(args.limit)] if args.limit else [])
         procs, queue = [], list(args.epochs)
@@ -127,6 +131,7 @@ def main():
         return
     torch.backends.cudnn.allow_tf32 = False       # float32 arithmetic, as on the CPU
     torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.benchmark = True         # the fastest convolution algorithm for each shape
     device = torch.device(args.device)
     data = load(args.data_root, device, args.limit)      # once for all the runs of this process
     for epochs in args.epochs:
