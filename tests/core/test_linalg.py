@@ -188,6 +188,27 @@ def test_linear(dtype):
     assert "4x2" in str(e.value) and "3x5" in str(e.value)
 
 
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_of_a_small_batch_into_a_wide_layer(bias):
+    # 32 samples into 512 outputs (8M multiply-adds): Linear computes W @ x.T and transposes
+    # back; the output is still an ordinary contiguous (N, out) tensor, bitwise x @ W.T + b
+    from flambeau.ops.linalg import linear as fl_linear
+    import torch.nn.functional as F
+    x, w, b = rand(32, 512, seed=3), rand(512, 512, seed=4), rand(512, seed=5)
+    args = (x, w, b) if bias else (x, w)
+
+    def lin(lib, *a):
+        return fl_linear(*a) if lib is flambeau else F.linear(*a)
+    check(lin, *args, **TOL32)
+    check(lin, *args, noncontiguous=True, **TOL32)
+    y = fl_linear(*[to_fl(a) for a in args])
+    assert y.is_contiguous() and y.view(-1).shape == (32 * 512,)
+    expected = x @ w.T
+    if bias:
+        expected += b
+    np.testing.assert_array_equal(y.numpy(), expected)
+
+
 def test_addmm_tensordot():
     check(lambda lib, c, a, b: lib.addmm(c, a, b), rand(2, 4), rand(2, 3, seed=1), rand(3, 4, seed=2), **TOL32)
     check(lambda lib, c, a, b: lib.addmm(c, a, b, beta=0.5, alpha=2), rand(4), rand(2, 3, seed=1),

@@ -93,6 +93,39 @@ def test_cross_entropy_and_nll_gradcheck():
     assert gradcheck(lambda lib, x: F(lib).cross_entropy(x, T(lib, np.zeros((2, 2, 2), np.int64) + 1)), xs)
 
 
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_cross_entropy_fast_path_is_bitwise_the_general_one(reduction, dtype):
+    # targets all in [1, C): with ignore_index=-100 no target can be ignored (ClassNLL's short
+    # path), with ignore_index=0 one could be (the general path); the numbers must not differ
+    x = rand(64, 10, dtype=dtype, seed=21)
+    t = np.random.default_rng(22).integers(1, 10, 64)
+    out = []
+    for ignore in (-100, 0):
+        xf = flambeau.from_numpy(x.copy()).requires_grad_(True)
+        loss = F(flambeau).cross_entropy(xf, T(flambeau, t), reduction=reduction, ignore_index=ignore)
+        loss.backward()
+        out.append((loss.detach().numpy(), xf.grad.numpy()))
+    (l0, g0), (l1, g1) = out
+    assert l0.dtype == l1.dtype == dtype
+    np.testing.assert_array_equal(l0, l1)
+    np.testing.assert_array_equal(g0, g1)
+
+
+def test_cross_entropy_fast_path_double_backward():
+    # the short path's node, differentiated twice (a gradient penalty), against PyTorch
+    x = rand(8, 5, dtype=np.float64, seed=23)
+    t = np.random.default_rng(24).integers(0, 5, 8)
+
+    def penalty(lib, x):
+        loss = F(lib).cross_entropy(x * x, T(lib, t))
+        (g,) = lib.autograd.grad(loss, x, create_graph=True)
+        return (g * g).sum()
+    check(penalty, x)
+    assert flambeau.autograd.gradgradcheck(lambda x: F(flambeau).cross_entropy(x, T(flambeau, t)),
+                                           [flambeau.from_numpy(x).requires_grad_(True)])
+
+
 def test_cross_entropy_is_one_fused_node():
     x = flambeau.randn(3, 4, requires_grad=True)
     loss = F(flambeau).cross_entropy(x, flambeau.tensor([0, 1, 3]))
