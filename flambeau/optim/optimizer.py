@@ -25,6 +25,7 @@ from .._tensor import Tensor
 from ..autograd import enable_grad
 from ..autograd.grad_mode import state as _grad_state
 from ..profiler import _recorder as _profiler
+from .._blas import axpy_
 from .._threads import blocks, parallel_for, worth_splitting
 
 __all__ = ["Optimizer", "register_optimizer_step_pre_hook", "register_optimizer_step_post_hook",
@@ -168,6 +169,8 @@ def _add_scaled_(out, other, alpha):
         return np.add(out, other, out=out)
     if alpha == -1:
         return np.subtract(out, other, out=out)
+    if axpy_(out, alpha, other):      # one pass, one rounding (as PyTorch's add_ with alpha)
+        return out
     tmp = np.multiply(other, out.dtype.type(alpha))
     np.add(out, tmp, out=out)
     return out

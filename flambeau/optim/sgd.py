@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._tensor import Tensor
+from .._blas import axpby_
 from .optimizer import Optimizer, _add_scaled_, _bump, _by_rows, _check_tensor_lr, _effective_grad, _get_value, _view
 
 __all__ = ["SGD"]
@@ -74,7 +75,7 @@ class SGD(Optimizer):
                             # PyTorch starts the buffer at the gradient itself, not at zeros, so
                             # the first step is undamped.
                             np.copyto(buf, grad)
-                        else:
+                        elif not axpby_(buf, momentum, 1 - dampening, grad):   # (one pass)
                             np.multiply(buf, buf.dtype.type(momentum), out=buf)
                             _add_scaled_(buf, grad, 1 - dampening)
                         if nesterov:
