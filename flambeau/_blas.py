@@ -12,8 +12,8 @@ a few microseconds, so arrays below ``MIN_SIZE`` elements stay with NumPy.
 NumPy does not expose these routines, so they are called through ``ctypes`` in the library
 NumPy itself loaded, which ``threadpoolctl`` (the ``flambeau[train]`` extra, already used to
 manage the BLAS's threads) locates. Only OpenBLAS builds whose symbols carry the ``64_`` suffix
-of a 64-bit-integer interface are used (NumPy's own wheels: ``scipy_cblas_saxpy64_``, or
-``cblas_saxpy64_`` before NumPy 2), so the integer arguments' width is known, and a small exact
+of a 64-bit-integer interface are used (NumPy 2's wheels: ``scipy_cblas_saxpy64_``; the same
+names without ``scipy_`` are tried too), so the integer arguments' width is known, and a small exact
 self-test runs once before first use. Anywhere else (no threadpoolctl, another BLAS) the helpers
 answer False and callers use NumPy: the same values, up to the last bit of the rounding.
 """
@@ -85,8 +85,8 @@ MIN_SIZE = 1 << 16
 
 
 def _usable(y, x):
-    return y.size >= MIN_SIZE and y.dtype == x.dtype and y.shape == x.shape \
-        and y.flags.c_contiguous and y.flags.writeable and x.flags.c_contiguous
+    return y.dtype == x.dtype and y.shape == x.shape and y.flags.c_contiguous and y.flags.writeable \
+        and x.flags.c_contiguous
 
 
 def available() -> bool:
@@ -96,13 +96,20 @@ def available() -> bool:
     return bool(_fns)
 
 
+def _routine(name, y, x):
+    """The foreign function for ``name`` on these arrays, or None (then NumPy does the work).
+    The size test comes first: it is the common refusal, on every small parameter's update."""
+    if y.size < MIN_SIZE or not available():
+        return None
+    f = _fns.get((name, y.dtype))
+    return f if f is not None and _usable(y, x) else None
+
+
 def axpy_(y, alpha, x) -> bool:
     """``y += alpha * x`` in place, one rounding per element; False (nothing done) when the
     BLAS cannot take these arrays (the caller then uses NumPy)."""
-    if _fns is None:
-        _load()
-    f = _fns.get(("axpy", y.dtype)) if _fns else None
-    if f is None or not _usable(y, x):
+    f = _routine("axpy", y, x)
+    if f is None:
         return False
     f(y.size, alpha, x.ctypes.data, 1, y.ctypes.data, 1)
     return True
@@ -111,10 +118,8 @@ def axpy_(y, alpha, x) -> bool:
 def axpby_(y, beta, alpha, x) -> bool:
     """``y = alpha * x + beta * y`` in place (what ``y.mul_(beta).add_(x, alpha=alpha)`` gives);
     False (nothing done) when the BLAS cannot take these arrays."""
-    if _fns is None:
-        _load()
-    f = _fns.get(("axpby", y.dtype)) if _fns else None
-    if f is None or not _usable(y, x):
+    f = _routine("axpby", y, x)
+    if f is None:
         return False
     f(y.size, alpha, x.ctypes.data, 1, beta, y.ctypes.data, 1)
     return True

@@ -116,7 +116,7 @@ class ClassNLL(ArrayFunction):
             wc = (w if w is not None else np.ones(C, x.dtype)).reshape((1, C) + (1,) * (x.ndim - 2))
             loss = loss - dt(eps / C) * (logp * wc).sum(axis=1) * valid
         ctx.save_for_backward(logp)
-        ctx.idx, ctx.valid, ctx.wy, ctx.wc = idx, valid, wy, wc
+        ctx.rows_t, ctx.idx, ctx.valid, ctx.wy, ctx.wc = None, idx, valid, wy, wc
         ctx.reduction, ctx.eps, ctx.softmax = reduction, eps, softmax
         if reduction == "none":
             return loss
@@ -130,10 +130,9 @@ class ClassNLL(ArrayFunction):
     @staticmethod
     def backward(ctx, g):
         (logp,) = ctx.saved_tensors
-        if ctx.idx is None:         # _class_nll_2d's forward: softmax - onehot, scaled
+        if ctx.rows_t is not None:      # _class_nll_2d's forward: softmax - onehot, scaled
             grad = np.exp(logp)
-            rows, t = ctx.valid
-            grad[rows, t] -= logp.dtype.type(1)
+            grad[ctx.rows_t] -= logp.dtype.type(1)
             grad *= g / ctx.den if ctx.reduction == "mean" else g
             return grad, None, None
         coef, sum_q, smooth = _nll_coefficients(ctx, logp)
@@ -183,7 +182,7 @@ def _class_nll_2d(ctx, x, t, reduction):
     rows = np.arange(x.shape[0])
     total = -logp[rows, t].sum(dtype=x.dtype)
     ctx.save_for_backward(logp)
-    ctx.idx, ctx.valid, ctx.reduction, ctx.softmax = None, (rows, t), reduction, True
+    ctx.rows_t, ctx.reduction, ctx.softmax = (rows, t), reduction, True
     if reduction == "sum":
         return total
     ctx.den = dt(x.shape[0])
@@ -192,8 +191,8 @@ def _class_nll_2d(ctx, x, t, reduction):
 
 def _general_fields(ctx, logp):
     """The general path's per-element fields, for a node whose forward took _class_nll_2d."""
-    if ctx.idx is None:
-        rows, t = ctx.valid
+    if ctx.rows_t is not None:
+        t = ctx.rows_t[1]
         ctx.idx, ctx.valid, ctx.wy, ctx.wc, ctx.eps = t[:, None], np.ones(t.shape, bool), \
             np.ones(t.shape, logp.dtype), None, 0.0
 
@@ -317,7 +316,7 @@ def _check_bounds(t, C, ignore_index):
     ClassNLL should use: None when no target can match it (every target is a class and
     ignore_index none), which lets it take its fast path."""
     if t.size and t.min() >= 0 and t.max() < C:     # (the usual case, in two calls)
-        return None if not 0 <= ignore_index < C else ignore_index
+        return ignore_index if 0 <= ignore_index < C else None
     bad = (t != ignore_index) & ((t < 0) | (t >= C))
     if bad.any():
         raise IndexError(f"Target {t[bad].flat[0]} is out of bounds.")
