@@ -20,15 +20,23 @@ import subprocess
 import sys
 import time
 
-import numpy as np
-import torch
+# Both libraries share one OpenMP runtime in this process (PyTorch's, which oneDNN, flambeau's
+# convolution backend when installed, binds to). flambeau asks for sleeping workers (see
+# flambeau/_onednn.py); the runtime reads that once, when PyTorch starts it, so it is set here for
+# both. Separate processes (--standalone) keep PyTorch's default.
+_USER_OMP_WAIT = os.environ.get("OMP_WAIT_POLICY")
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-import flambeau
-import flambeau.vision.models  # noqa: F401  (resnet20)
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import flambeau  # noqa: E402
+import flambeau.vision.models  # noqa: F401,E402  (resnet20)
 
 # as many PyTorch threads as BLAS threads, so both libraries get the same cores
 torch.set_num_threads(int(os.environ.get("OPENBLAS_NUM_THREADS", os.cpu_count() or 1)))
 HERE = os.path.dirname(os.path.abspath(__file__))
+_CHILD_ARGS = []            # options the child processes get too
 
 
 # ---------------------------------------------------------------------------- models, written once
@@ -282,17 +290,20 @@ def _memory_child(lib_name, steps):
 
 def _child_env(lib):
     """A child process's environment: PyTorch's child keeps glibc's default allocator (importing
-    flambeau here would otherwise set flambeau's allocator thresholds for it too)."""
+    flambeau here would otherwise set flambeau's allocator thresholds for it too) and its default
+    OpenMP wait policy."""
     env = dict(os.environ)
     if lib == "torch":
         env["FLAMBEAU_RETAIN_MEMORY"] = "0"
+        if _USER_OMP_WAIT is None:        # PyTorch's own default OpenMP wait policy
+            env.pop("OMP_WAIT_POLICY", None)
     return env
 
 
 def bench_memory(steps=40):
     out = {}
     for lib in ("flambeau", "torch"):
-        r = subprocess.run([sys.executable, __file__, "--memory-child", lib, str(steps)], capture_output=True,
+        r = subprocess.run([sys.executable, __file__, "--memory-child", lib, str(steps), *_CHILD_ARGS], capture_output=True,
                            text=True, check=True, env=_child_env(lib))
         out[lib] = json.loads(r.stdout.strip().splitlines()[-1])
     return out
@@ -317,7 +328,7 @@ def bench_standalone(steps=15):
         ms = {}
         for lib in ("flambeau", "torch"):
             n = steps if name != "ResNet-20" else max(3, steps // 3)
-            r = subprocess.run([sys.executable, __file__, "--standalone-child", lib, name, str(n)],
+            r = subprocess.run([sys.executable, __file__, "--standalone-child", lib, name, str(n), *_CHILD_ARGS],
                                capture_output=True, text=True, check=True, env=_child_env(lib))
             ms[lib] = json.loads(r.stdout.strip().splitlines()[-1])["ms"]
         rows.append((f"train step, separate processes: {name}", ms["flambeau"], ms["torch"], None))
@@ -370,11 +381,16 @@ def main():
     ap.add_argument("--no-table", action="store_true", help="only the --memory / --scaling parts")
     ap.add_argument("--standalone", action="store_true",
                     help="+ each library's training steps in a process of its own")
+    ap.add_argument("--no-onednn", action="store_true",
+                    help="flambeau's own NumPy convolutions even when oneDNN is installed")
     ap.add_argument("--memory-child", nargs=2)
     ap.add_argument("--standalone-child", nargs=3)
     args = ap.parse_args()
     if args.memory_child:
         return _memory_child(args.memory_child[0], int(args.memory_child[1]))
+    if args.no_onednn:
+        flambeau.backends.mkldnn.enabled = False
+        _CHILD_ARGS.append("--no-onednn")
     if args.standalone_child:
         return _standalone_child(args.standalone_child[0], args.standalone_child[1], int(args.standalone_child[2]))
     rounds, per_round = (3, 3) if args.quick else (5, 5)
@@ -382,8 +398,10 @@ def main():
         rows = []
         args.models_only = True
     gf = sgemm_gflops()
+    convs = "oneDNN" if flambeau.backends.mkldnn.enabled and flambeau.backends.mkldnn.is_available() else "NumPy"
     print(f"threads: flambeau {flambeau.get_num_threads()}, PyTorch {torch.get_num_threads()}; "
-          f"NumPy sgemm 1024^2 in this run: {gf:.0f} GFLOP/s\n")
+          f"NumPy sgemm 1024^2 in this run: {gf:.0f} GFLOP/s; flambeau's convolutions: {convs} "
+          f"(OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')})\n")
     rows = [] if args.no_table else bench_models(rounds, per_round)
     if not args.models_only:
         rows += bench_layers(rounds, per_round)

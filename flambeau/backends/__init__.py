@@ -1,2 +1,2 @@
 """``torch.backends``: flags accepted for compatibility."""
-from . import cudnn, mps  # noqa: F401
+from . import cudnn, mkldnn, mps  # noqa: F401

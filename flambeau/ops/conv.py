@@ -37,6 +37,8 @@ from ..autograd.function import ArrayFunction, graft
 from ._buffers import scratch
 from ._util import fmt_shape
 from ..amp import _state as _amp
+from .. import _onednn
+from ..backends import mkldnn as _mkldnn
 
 __all__ = ["conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
            "unfold", "fold"]
@@ -231,6 +233,11 @@ class ConvNd(ArrayFunction):
         N, C = x.shape[:2]
         O, k, nd = w.shape[0], w.shape[2:], w.ndim - 2
         blocks, padded = _plan(k, geom, x.shape[2:])
+        ctx.save_for_backward(x, w)
+        ctx.geom, ctx.blocks, ctx.padded = geom, blocks, padded
+        plan = _onednn_plan(x, w, geom)
+        if plan is not None:
+            return plan.forward(np.ascontiguousarray(x), np.ascontiguousarray(w), b)
         P, Kg = int(np.prod(out)), (C // G) * int(np.prod(k))
         w3 = w.reshape(G, O // G, Kg)
         y = np.empty((N, O) + tuple(out), x.dtype)
@@ -257,8 +264,6 @@ class ConvNd(ArrayFunction):
             else:  # the layout copy and the bias add in one pass
                 np.add(yt, b.reshape((O,) + (1,) * nd), out=y[n0:n0 + m])
         parallel_for(chunk, len(parts))
-        ctx.save_for_backward(x, w)
-        ctx.geom, ctx.blocks, ctx.padded = geom, blocks, padded
         return y
 
     @staticmethod
@@ -267,6 +272,13 @@ class ConvNd(ArrayFunction):
         stride, pad_lo, dil, G, out = ctx.geom
         nx, nw = ctx.needs_input_grad[:2]
         nbias = ctx.needs_input_grad[2]
+        plan = _onednn_plan(x, w, ctx.geom)
+        if plan is not None:
+            gx, gw, gb = plan.backward(np.ascontiguousarray(x), np.ascontiguousarray(w), np.ascontiguousarray(g),
+                                       nx, nw, nbias and nw)
+            if nbias and not nw:
+                gb = g.reshape(g.shape[0], g.shape[1], -1).sum(-1).sum(0)
+            return gx, gw, gb, None
         N, C = x.shape[:2]
         O, k, nd = w.shape[0], w.shape[2:], w.ndim - 2
         P, Kg = int(np.prod(out)), (C // G) * int(np.prod(k))
@@ -320,6 +332,14 @@ class ConvNd(ArrayFunction):
         gw = ConvWeight.apply(graft(ctx, 0, x), g, w.shape, ctx.geom) if nw else None
         gb = g.sum((0,) + tuple(range(2, g.ndim))) if nbias else None
         return gx, gw, gb, None
+
+
+def _onednn_plan(x, w, geom):
+    """oneDNN's plan for this float32 convolution when it is enabled and installed, else None
+    (then the NumPy code here runs; see ``flambeau/_onednn.py``)."""
+    if not _mkldnn.enabled or x.dtype != np.float32 or w.dtype != np.float32 or x.shape[0] == 0 or x.size == 0:
+        return None
+    return _onednn.conv_plan(x.shape, w.shape, geom)
 
 
 def _plan(k, geom, ins):

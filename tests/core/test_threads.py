@@ -78,6 +78,7 @@ def _run_ops(seed):
 
 def test_results_are_bit_identical_for_any_thread_count(restore_threads, monkeypatch):
     from flambeau.ops import conv
+    monkeypatch.setattr(flambeau.backends.mkldnn, "enabled", False)   # flambeau's own convolutions
     monkeypatch.setattr(conv, "_CHUNK_BYTES", 64 << 10)    # several batch chunks per convolution
     calls = []
     parallel_for = _threads.parallel_for

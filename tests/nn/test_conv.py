@@ -2,7 +2,8 @@
 
 Tolerances: float64 the helper's defaults (rtol 1e-10); float32 rtol 1e-4 / atol 1e-5, since a
 convolution output is a sum of C*kh*kw float32 products accumulated in another order than
-PyTorch's (oneDNN) kernels.
+PyTorch's (oneDNN) kernels. With oneDNN installed, every test also runs on flambeau's oneDNN
+path (float32 only; float64 stays with NumPy).
 """
 from __future__ import annotations
 
@@ -20,10 +21,17 @@ from flambeau.ops import conv as C
 F32 = dict(rtol=1e-4, atol=1e-5)
 
 
-@pytest.fixture(autouse=True, params=["batch GEMM", "per-sample GEMMs"])
+@pytest.fixture(autouse=True, params=["batch GEMM", "per-sample GEMMs", "oneDNN"])
 def layout(request, monkeypatch):
-    """Every test runs with both column layouts of a convolution: one GEMM over the chunk's
-    batch, and the thin layers' GEMM per sample (chosen by C*k; these tests' layers are thin)."""
+    """Every test runs with both column layouts of flambeau's own convolution: one GEMM over the
+    chunk's batch, and the thin layers' GEMM per sample (chosen by C*k; these tests' layers are
+    thin); and once more with oneDNN's float32 convolutions when it is installed."""
+    if request.param == "oneDNN":
+        if not flambeau.backends.mkldnn.is_available():
+            pytest.skip("oneDNN is not installed (pip install 'flambeau[onednn]')")
+        monkeypatch.setattr(flambeau.backends.mkldnn, "enabled", True)
+        return request.param
+    monkeypatch.setattr(flambeau.backends.mkldnn, "enabled", False)
     limit = 0 if request.param == "batch GEMM" else 1 << 30
     monkeypatch.setattr(C, "_PER_SAMPLE_FWD", limit)
     monkeypatch.setattr(C, "_PER_SAMPLE_GW", limit)
