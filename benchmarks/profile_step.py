@@ -14,8 +14,12 @@ import argparse
 import os
 import sys
 
-import numpy as np
-import torch
+# one OpenMP runtime for both libraries, with flambeau's wait policy (see train_step.py)
+if "--no-onednn" not in sys.argv:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
 
 import flambeau
 import flambeau.profiler
@@ -41,7 +45,10 @@ def main():
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--rows", type=int, default=12)
     ap.add_argument("--trace", metavar="DIR")
+    ap.add_argument("--no-onednn", action="store_true", help="flambeau's own NumPy convolutions")
     args = ap.parse_args()
+    if args.no_onednn:
+        flambeau.backends.mkldnn.enabled = False
     names = {key.split()[0].lower().replace("-", ""): key for key in MODELS}
     if args.model not in names:
         ap.error(f"--model: one of {', '.join(sorted(names))}")

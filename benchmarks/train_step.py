@@ -23,9 +23,11 @@ import time
 # Both libraries share one OpenMP runtime in this process (PyTorch's, which oneDNN, flambeau's
 # convolution backend when installed, binds to). flambeau asks for sleeping workers (see
 # flambeau/_onednn.py); the runtime reads that once, when PyTorch starts it, so it is set here for
-# both. Separate processes (--standalone) keep PyTorch's default.
+# both, unless given (OMP_WAIT_POLICY=ACTIVE keeps PyTorch's default: its threads spin and slow
+# flambeau's). Separate processes (--standalone) keep PyTorch's default for PyTorch.
 _USER_OMP_WAIT = os.environ.get("OMP_WAIT_POLICY")
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+if "--no-onednn" not in sys.argv:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
