@@ -2,6 +2,10 @@
 
 Every op is one fused ArrayFunction; the spatial rank is generic (1, 2 or 3 dims).
 
+When oneDNN is installed (and ``flambeau.backends.mkldnn.enabled``), float32 convolutions and
+transposed convolutions run on it instead (``flambeau/_onednn.py``); the NumPy method below is
+the reference, and what float64 and float16 use.
+
 Method (im2col + GEMM):
 
 * forward: the windows of the input are copied into a *column* matrix of layout
@@ -342,6 +346,15 @@ def _onednn_plan(x, w, geom):
     return _onednn.conv_plan(x.shape, w.shape, geom)
 
 
+def _onednn_transposed_plan(x, w, geom):
+    """oneDNN's plan for a float32 transposed convolution x (N, Cin, *in) -> (N, Cout, *out): the
+    plan of the convolution it is the adjoint of, from (N, Cout, *out) back to x's shape."""
+    stride, pad_lo, dil, G, out = geom
+    if not _mkldnn.enabled or x.dtype != np.float32 or w.dtype != np.float32 or x.size == 0:
+        return None
+    return _onednn.conv_plan((x.shape[0], w.shape[1] * G) + tuple(out), w.shape, (stride, pad_lo, dil, G, x.shape[2:]))
+
+
 def _plan(k, geom, ins):
     """The im2col blocks of a convolution of ``geom`` over inputs of spatial shape ``ins``, and
     whether some kernel offset reaches into the padding."""
@@ -448,6 +461,16 @@ class ConvTransposeNd(ArrayFunction):
         ins = x.shape[2:]
         Pin, Kg = int(np.prod(ins)), w.shape[1] * int(np.prod(k))
         blocks = _blocks(k, stride, dil, pad_lo, out, ins)
+        ctx.save_for_backward(x, w)
+        ctx.geom, ctx.blocks = geom, blocks
+        ctx.padded = len(blocks) < int(np.prod(k)) or any(
+            (o.stop - o.start) < n for _, osl, _ in blocks for o, n in zip(osl, ins))
+        plan = _onednn_transposed_plan(x, w, geom)
+        if plan is not None:         # the input gradient of the convolution from y's shape to x's
+            y = plan.backward_data(np.ascontiguousarray(x), np.ascontiguousarray(w))
+            if b is not None:
+                y += b.reshape((Cout,) + (1,) * nd)
+            return y
         w3 = w.reshape(G, Cin // G, Kg)
         y = np.zeros((N, Cout) + tuple(out), x.dtype)
         parts = _chunks(N, Cout * int(np.prod(k)) * Pin * x.itemsize)
@@ -461,10 +484,6 @@ class ConvTransposeNd(ArrayFunction):
         parallel_for(chunk, len(parts))
         if b is not None:
             y += b.reshape((Cout,) + (1,) * nd)
-        ctx.save_for_backward(x, w)
-        ctx.geom, ctx.blocks = geom, blocks
-        ctx.padded = len(blocks) < int(np.prod(k)) or any(
-            (o.stop - o.start) < n for _, osl, _ in blocks for o, n in zip(osl, ins))
         return y
 
     @staticmethod
@@ -476,6 +495,13 @@ class ConvTransposeNd(ArrayFunction):
         N, Cin = x.shape[:2]
         k, nd = w.shape[2:], w.ndim - 2
         Cout, ins = w.shape[1] * G, x.shape[2:]
+        plan = _onednn_transposed_plan(x, w, ctx.geom)
+        if plan is not None:         # that convolution's forward of g, and its weight gradient
+            g = np.ascontiguousarray(g)
+            gx = plan.forward(g, np.ascontiguousarray(w), None) if nx else None
+            gw = plan.backward_weights(g, np.ascontiguousarray(x), False)[0] if nw else None
+            gb = g.sum(axis=(0,) + tuple(range(2, g.ndim))) if nbias else None
+            return gx, gw, gb, None
         Pin, Kg = int(np.prod(ins)), w.shape[1] * int(np.prod(k))
         w3 = w.reshape(G, Cin // G, Kg)
         gx = np.empty(x.shape, x.dtype) if nx else None

@@ -230,3 +230,39 @@ def test_onednn_buffers_too_large_to_cache_live_through_the_call(monkeypatch):
         del junk
         for a, t in zip(ours, _run(torch, x, w, b, (1, 1, 1, 1))):
             close(a, t)
+
+
+# (input shape, weight shape, stride, padding, output_padding, groups, dilation)
+TRANSPOSED = [
+    ((16, 100, 1, 1), (100, 64, 4, 4), 1, 0, 0, 1, 1),      # a DCGAN generator's first layer
+    ((4, 8, 5, 5), (8, 3, 4, 4), 2, 1, 0, 1, 1),
+    ((2, 6, 5, 5), (6, 2, 3, 3), 2, 0, 1, 2, 1),            # output padding beyond the padding
+    ((2, 4, 4, 4), (4, 2, 3, 3), 2, 0, 1, 2, 2),            # groups and dilation
+    ((2, 3, 7), (3, 4, 5), 3, 1, 2, 1, 1),                  # 1-d
+]
+
+
+@needs_onednn
+@pytest.mark.parametrize("xs,ws,s,p,op,g,d", TRANSPOSED)
+def test_onednn_transposed_convolution_matches_torch_and_numpy(xs, ws, s, p, op, g, d, monkeypatch):
+    x, w, _ = _case(xs, ws, bias=False)
+    b = np.random.default_rng(5).standard_normal(ws[1] * g).astype(np.float32)
+
+    def run(lib):
+        f = lib.nn.functional.conv_transpose1d if x.ndim == 3 else lib.nn.functional.conv_transpose2d
+        xt, wt, bt = (lib.tensor(a, requires_grad=True) for a in (x, w, b))
+        y = f(xt, wt, bt, s, p, op, g, d)
+        y.backward(lib.tensor(np.sin(np.arange(y.numel(), dtype=np.float64)).reshape(tuple(y.shape)).astype(np.float32)))
+        return [y.detach().numpy(), xt.grad.numpy(), wt.grad.numpy(), bt.grad.numpy()]
+    monkeypatch.setattr(mkldnn, "enabled", True)
+    plans, real = [], _onednn.conv_plan
+    monkeypatch.setattr(_onednn, "conv_plan", lambda *a: plans.append(real(*a)) or plans[-1])
+    ours = run(flambeau)
+    assert len(plans) == 2 and None not in plans
+    monkeypatch.setattr(_onednn, "conv_plan", real)
+    theirs = run(torch)
+    with mkldnn.flags(enabled=False):
+        numpy_path = run(flambeau)
+    for a, t, n in zip(ours, theirs, numpy_path):
+        close(a, t)
+        close(a, n)
