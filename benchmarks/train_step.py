@@ -26,7 +26,8 @@ import time
 # both, unless given (OMP_WAIT_POLICY=ACTIVE keeps PyTorch's default: its threads spin and slow
 # flambeau's). Separate processes (--standalone) keep PyTorch's default for PyTorch.
 _USER_OMP_WAIT = os.environ.get("OMP_WAIT_POLICY")
-if "--no-onednn" not in sys.argv:
+_TORCH_CHILD = bool({"--standalone-child", "--memory-child"} & set(sys.argv)) and "torch" in sys.argv
+if "--no-onednn" not in sys.argv and not _TORCH_CHILD:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
