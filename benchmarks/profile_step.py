@@ -14,12 +14,8 @@ import argparse
 import os
 import sys
 
-# one OpenMP runtime for both libraries, with flambeau's wait policy (see train_step.py)
-if "--no-onednn" not in sys.argv:
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
 import flambeau
 import flambeau.profiler

@@ -20,21 +20,11 @@ import subprocess
 import sys
 import time
 
-# Both libraries share one OpenMP runtime in this process (PyTorch's, which oneDNN, flambeau's
-# convolution backend when installed, binds to). flambeau asks for sleeping workers (see
-# flambeau/_onednn.py); the runtime reads that once, when PyTorch starts it, so it is set here for
-# both, unless given (OMP_WAIT_POLICY=ACTIVE keeps PyTorch's default: its threads spin and slow
-# flambeau's). Separate processes (--standalone) keep PyTorch's default for PyTorch.
-_USER_OMP_WAIT = os.environ.get("OMP_WAIT_POLICY")
-_TORCH_CHILD = bool({"--standalone-child", "--memory-child"} & set(sys.argv)) and "torch" in sys.argv
-if "--no-onednn" not in sys.argv and not _TORCH_CHILD:
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+import numpy as np
+import torch
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
-
-import flambeau  # noqa: E402
-import flambeau.vision.models  # noqa: F401,E402  (resnet20)
+import flambeau
+import flambeau.vision.models  # noqa: F401  (resnet20)
 
 # as many PyTorch threads as BLAS threads, so both libraries get the same cores
 torch.set_num_threads(int(os.environ.get("OPENBLAS_NUM_THREADS", os.cpu_count() or 1)))
@@ -293,13 +283,10 @@ def _memory_child(lib_name, steps):
 
 def _child_env(lib):
     """A child process's environment: PyTorch's child keeps glibc's default allocator (importing
-    flambeau here would otherwise set flambeau's allocator thresholds for it too) and its default
-    OpenMP wait policy."""
+    flambeau here would otherwise set flambeau's allocator thresholds for it too)."""
     env = dict(os.environ)
     if lib == "torch":
         env["FLAMBEAU_RETAIN_MEMORY"] = "0"
-        if _USER_OMP_WAIT is None:        # PyTorch's own default OpenMP wait policy
-            env.pop("OMP_WAIT_POLICY", None)
     return env
 
 
@@ -403,8 +390,7 @@ def main():
     gf = sgemm_gflops()
     convs = "oneDNN" if flambeau.backends.mkldnn.enabled and flambeau.backends.mkldnn.is_available() else "NumPy"
     print(f"threads: flambeau {flambeau.get_num_threads()}, PyTorch {torch.get_num_threads()}; "
-          f"NumPy sgemm 1024^2 in this run: {gf:.0f} GFLOP/s; flambeau's convolutions: {convs} "
-          f"(OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY')})\n")
+          f"NumPy sgemm 1024^2 in this run: {gf:.0f} GFLOP/s; flambeau's convolutions: {convs}\n")
     rows = [] if args.no_table else bench_models(rounds, per_round)
     if not args.models_only:
         rows += bench_layers(rounds, per_round)

@@ -21,6 +21,15 @@ needs_onednn = pytest.mark.skipif(not mkldnn.is_available(),
                                   reason="oneDNN is not installed (pip install 'flambeau[onednn]')")
 
 
+@pytest.fixture
+def threads():
+    """``threads(n)`` sets flambeau's thread count (oneDNN runs one chunk of the batch per thread);
+    the count is restored after the test."""
+    before = flambeau.get_num_threads()
+    yield flambeau.set_num_threads
+    flambeau.set_num_threads(before)
+
+
 def close(actual, expected):
     np.testing.assert_allclose(actual, expected, rtol=1e-4, atol=1e-5 * max(1.0, float(np.abs(expected).max(initial=0))))
 
@@ -60,7 +69,8 @@ def _case(xs, ws, seed=0, bias=True):
 @needs_onednn
 @pytest.mark.parametrize("xs,ws,s,p,d,g", CASES)
 @pytest.mark.parametrize("bias", [True, False])
-def test_onednn_matches_torch_and_numpy(xs, ws, s, p, d, g, bias, monkeypatch):
+def test_onednn_matches_torch_and_numpy(xs, ws, s, p, d, g, bias, monkeypatch, threads):
+    threads(2)                                   # large cases: two chunks, one per thread
     x, w, b = _case(xs, ws, bias=bias)
     monkeypatch.setattr(mkldnn, "enabled", True)
     plans, real = [], _onednn.conv_plan
@@ -78,14 +88,27 @@ def test_onednn_matches_torch_and_numpy(xs, ws, s, p, d, g, bias, monkeypatch):
 
 
 @needs_onednn
-def test_onednn_is_deterministic_and_leaves_inputs_alone(monkeypatch):
+def test_onednn_is_deterministic_and_leaves_inputs_alone(monkeypatch, threads):
+    """Run to run bit-identical for a given thread count; across thread counts (one chunk of the
+    batch per thread) the output and input gradient still are, the weight gradient's rounding
+    moves with the chunks' partial sums."""
     monkeypatch.setattr(mkldnn, "enabled", True)
     x, w, b = _case((16, 16, 32, 32), (32, 16, 3, 3), seed=1)
     copies = [x.copy(), w.copy(), b.copy()]
-    first = _run(flambeau, x, w, b, (2, 1, 1, 1))
-    second = _run(flambeau, x, w, b, (2, 1, 1, 1))
-    for a, c in zip(first, second):
-        np.testing.assert_array_equal(a, c)
+    runs = {}
+    for n in (1, 2, 3, 2):
+        threads(n)
+        out = _run(flambeau, x, w, b, (2, 1, 1, 1))
+        if n in runs:
+            for a, c in zip(out, runs[n]):
+                np.testing.assert_array_equal(a, c)
+        runs[n] = out
+    for n in (2, 3):
+        for i, (a, c) in enumerate(zip(runs[n], runs[1])):
+            if i < 2:                                   # y and gx: the same bits
+                np.testing.assert_array_equal(a, c)
+            else:
+                close(a, c)
     for a, c in zip((x, w, b), copies):
         np.testing.assert_array_equal(a, c)
 
@@ -194,8 +217,8 @@ def _child_conv(q):
 @needs_onednn
 @pytest.mark.skipif(not hasattr(__import__("os"), "fork"), reason="needs os.fork")
 def test_a_forked_child_computes_convolutions(monkeypatch):
-    """GNU OpenMP hangs a forked child in its first parallel region once the parent ran one:
-    such a child computes its convolutions with NumPy."""
+    """GNU OpenMP hangs a forked child in its first parallel region once the parent ran one.
+    flambeau runs oneDNN on its own threads, one OpenMP thread each, so no team ever starts."""
     import multiprocessing as mp
     monkeypatch.setattr(mkldnn, "enabled", True)
     n = flambeau.get_num_threads()
@@ -216,10 +239,11 @@ def test_a_forked_child_computes_convolutions(monkeypatch):
 
 
 @needs_onednn
-def test_onednn_buffers_too_large_to_cache_live_through_the_call(monkeypatch):
+def test_onednn_buffers_too_large_to_cache_live_through_the_call(monkeypatch, threads):
     """Layout buffers the scratch cache does not keep (here: all of them) are held until the
     primitive has run; once they were freed first, and large evaluation batches read garbage."""
     from flambeau.ops import _buffers
+    threads(2)
     monkeypatch.setattr(mkldnn, "enabled", True)
     monkeypatch.setattr(_buffers, "_MAX_BYTES", 0)
     monkeypatch.setattr(_buffers, "_local", __import__("threading").local())
@@ -244,7 +268,8 @@ TRANSPOSED = [
 
 @needs_onednn
 @pytest.mark.parametrize("xs,ws,s,p,op,g,d", TRANSPOSED)
-def test_onednn_transposed_convolution_matches_torch_and_numpy(xs, ws, s, p, op, g, d, monkeypatch):
+def test_onednn_transposed_convolution_matches_torch_and_numpy(xs, ws, s, p, op, g, d, monkeypatch, threads):
+    threads(2)
     x, w, _ = _case(xs, ws, bias=False)
     b = np.random.default_rng(5).standard_normal(ws[1] * g).astype(np.float32)
 
