@@ -106,6 +106,9 @@ _SIGNATURES = {   # name: (argtypes, restype); every handle is a void pointer
     "dnnl_primitive_desc_query_md": ((_vp, ctypes.c_int, ctypes.c_int), _vp),
     "dnnl_primitive_desc_query": ((_vp, ctypes.c_int, ctypes.c_int, _vp), ctypes.c_int),
     "dnnl_primitive_create": ((_P, _vp), ctypes.c_int),
+    "dnnl_primitive_destroy": ((_vp,), ctypes.c_int),
+    "dnnl_primitive_desc_destroy": ((_vp,), ctypes.c_int),
+    "dnnl_memory_destroy": ((_vp,), ctypes.c_int),
     "dnnl_primitive_execute": ((_vp, _vp, ctypes.c_int, ctypes.POINTER(_Arg)), ctypes.c_int),
 }
 
@@ -211,23 +214,28 @@ class _Memory:
     """Memory objects over one descriptor, one per thread; the data pointer is set at each use."""
 
     def __init__(self, md):
-        self.md, self._tl = md, threading.local()
+        self.L, self.md, self._handles = _state["lib"]["lib"], md, {}     # thread ident -> handle
 
     def on(self, ptr):
         S = _state["lib"]
-        h = getattr(self._tl, "h", None)
+        h = self._handles.get(threading.get_ident())
         if h is None:
-            h = self._tl.h = _vp()
+            h = _vp()
             _check(S["lib"].dnnl_memory_create(ctypes.byref(h), self.md, S["engine"], None), "memory")
+            self._handles[threading.get_ident()] = h
         _check(S["lib"].dnnl_memory_set_data_handle(h, ptr), "memory handle")
         return h
+
+    def __del__(self):
+        for h in self._handles.values():
+            self.L.dnnl_memory_destroy(h)
 
 
 class _Primitive:
     """A primitive with its descriptor and, when it needs one, a per-thread scratchpad."""
 
     def __init__(self, pd):
-        L = _state["lib"]["lib"]
+        L = self.L = _state["lib"]["lib"]
         self.pd, self.h = pd, _vp()
         _check(L.dnnl_primitive_create(ctypes.byref(self.h), pd), "primitive")
         sp = L.dnnl_primitive_desc_query_md(pd, _Q_SCRATCHPAD, 0)
@@ -247,6 +255,11 @@ class _Primitive:
 
     def md(self, what):
         return _state["lib"]["lib"].dnnl_primitive_desc_query_md(self.pd, what, 0)
+
+    def __del__(self):
+        if self.h:
+            self.L.dnnl_primitive_destroy(self.h)
+        self.L.dnnl_primitive_desc_destroy(self.pd)
 
 
 def _create(fn, *args, what):
@@ -493,6 +506,7 @@ class ConvPlan:
 
 
 _plans: dict = {}
+_MAX_PLANS = 512         # geometries kept (inputs of ever new sizes would otherwise pile up primitives)
 
 
 def conv_plan(x_shape, w_shape, geom):
@@ -507,5 +521,7 @@ def conv_plan(x_shape, w_shape, geom):
                     plan = ConvPlan(x_shape, w_shape, geom)
                 except _OneDNNError:
                     plan = None
+                while len(_plans) >= _MAX_PLANS:
+                    _plans.pop(next(iter(_plans)))       # the oldest; made again if it comes back
         _plans[key] = plan
     return plan

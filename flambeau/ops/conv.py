@@ -241,7 +241,8 @@ class ConvNd(ArrayFunction):
         ctx.geom, ctx.blocks, ctx.padded = geom, blocks, padded
         plan = _onednn_plan(x, w, geom)
         if plan is not None:
-            return plan.forward(np.ascontiguousarray(x), np.ascontiguousarray(w), b)
+            return plan.forward(np.ascontiguousarray(x), np.ascontiguousarray(w),
+                                None if b is None else np.ascontiguousarray(b))
         P, Kg = int(np.prod(out)), (C // G) * int(np.prod(k))
         w3 = w.reshape(G, O // G, Kg)
         y = np.empty((N, O) + tuple(out), x.dtype)

@@ -130,6 +130,11 @@ def test_onednn_noncontiguous_inputs_and_partial_gradients(monkeypatch):
             theirs = (y.detach().numpy(), wt.grad.numpy())
     for a, t in zip(ours, theirs):
         close(a, t)
+    # a strided bias
+    bias = rng.standard_normal(8).astype(np.float32)
+    ys = [lib.nn.functional.conv2d(lib.tensor(big[:2, :4]), lib.tensor(w), lib.tensor(bias)[::2]).numpy()
+          for lib in (flambeau, torch)]
+    close(*ys)
     # only the input and the bias need gradients: the bias gradient is NumPy's sum
     x = flambeau.tensor(big[:2], requires_grad=True)
     bt = flambeau.zeros(4, requires_grad=True)
@@ -291,3 +296,19 @@ def test_onednn_transposed_convolution_matches_torch_and_numpy(xs, ws, s, p, op,
     for a, t, n in zip(ours, theirs, numpy_path):
         close(a, t)
         close(a, n)
+
+
+@needs_onednn
+def test_onednn_plan_cache_is_bounded(monkeypatch):
+    """New input sizes make new plans; past the cap the oldest go (and come back when needed)."""
+    monkeypatch.setattr(mkldnn, "enabled", True)
+    monkeypatch.setattr(_onednn, "_plans", {})
+    monkeypatch.setattr(_onednn, "_MAX_PLANS", 2)
+    w = _case((1, 3, 1, 1), (4, 3, 3, 3))[1]
+    for n in (2, 3, 4, 2):
+        x = _case((n, 3, 9, 9), (4, 3, 3, 3), seed=n)[0]
+        close(_run(flambeau, x, w, None, (1, 1, 1, 1))[0], _run(torch, x, w, None, (1, 1, 1, 1))[0])
+        assert len(_onednn._plans) <= 2
+    plan = next(iter(_onednn._plans.values()))
+    name = _onednn.impl_name(plan._chunk(plan.x_shape[0]).forward_prims(False)[0])
+    assert isinstance(name, str) and name != "?"      # e.g. jit:avx512_core, or a gemm: fallback
