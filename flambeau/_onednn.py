@@ -26,8 +26,9 @@ rounding does, so it is run-to-run bit-identical for a given thread count (not a
 unlike the NumPy path: more chunks than threads measured 5-10 % slower on two cores). And no
 OpenMP team ever starts: oneDNN's OpenMP workers would otherwise spin
 between calls and take the cores from flambeau's threads running the batch norms and
-activations between two convolutions (a ResNet-20 step: 267 ms with a two-thread OpenMP team,
-205 ms this way), and a forked child of such a process would hang in its first parallel region.
+activations between two convolutions (a ResNet-20 step beside PyTorch, which starts the
+runtime with its default wait policy: 263 ms with two-thread OpenMP teams, 213-219 ms this way),
+and a forked child of such a process would hang in its first parallel region.
 Each thread has its own stream, memory objects and scratchpad (``scratchpad_mode_user``), so
 the threads run primitives concurrently without sharing state.
 """
@@ -40,6 +41,8 @@ import sys
 import threading
 
 import numpy as np
+
+from ._threads import parallel_for, sum_in_order, workers
 
 # oneDNN C API constants (dnnl_types.h, v3)
 _CPU, _F32, _ANY = 1, 3, 1                                       # engine kind, data type, format tag
@@ -443,18 +446,12 @@ class ConvPlan:
     def _parts(self):
         """The batch cut into one chunk per thread (fewer when the work is small): from sizes and
         the thread count, so that the weight gradient's sum is the same for a given thread count."""
-        from ._threads import workers
         N = self.x_shape[0]
         k = int(max(1, min(workers(), N, self.flops // _CHUNK_FLOPS)))
         edges = [N * i // k for i in range(k + 1)]
         parts = [(edges[i], edges[i + 1] - edges[i]) for i in range(k)]
         with _lock:
             return parts, [self._chunk(m) for _, m in parts]
-
-    @staticmethod
-    def _each(fn, count):
-        from ._threads import parallel_for
-        parallel_for(fn, count)
 
     def forward(self, x, w, b):
         """The output (N, O, *out) of contiguous ``x``, ``w`` and ``b`` (or None)."""
@@ -464,7 +461,7 @@ class ConvPlan:
         def chunk(i):
             n0, m = parts[i]
             prims[i].forward(x[n0:n0 + m], w, b, y[n0:n0 + m])
-        self._each(chunk, len(parts))
+        parallel_for(chunk, len(parts))
         return y
 
     def backward_data(self, g, w):
@@ -492,16 +489,9 @@ class ConvPlan:
                 prims[i].backward_data(g[n0:n0 + m], w, gx[n0:n0 + m], call)
             if need_w:
                 prims[i].backward_weights(x[n0:n0 + m], g[n0:n0 + m], gws[i], gbs[i] if gbs else None, call)
-        self._each(chunk, k)
-        gw = gb = None
-        if need_w:
-            gw = gws[0]
-            for part in gws[1:]:
-                gw += part
-            if gbs:
-                gb = gbs[0]
-                for part in gbs[1:]:
-                    gb += part
+        parallel_for(chunk, k)
+        gw = sum_in_order(gws, self.w_shape, np.float32) if need_w else None
+        gb = sum_in_order(gbs, self.y_shape[1:2], np.float32) if gbs else None
         return gx, gw, gb
 
 

@@ -27,6 +27,8 @@ import threading
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
+import numpy as np
+
 _lock = threading.Lock()
 _inside = threading.local()     # set while a thread runs its share of a parallel section
 _state = {"n": None, "pool": None, "blas_single": None, "controller": None}
@@ -177,6 +179,18 @@ def worth_splitting(a) -> bool:
     """Whether array ``a`` is large enough for ``blocks`` of its first axis to be more than one
     (small arrays skip the bookkeeping: one NumPy call is cheaper)."""
     return a.ndim > 0 and a.shape[0] > 1 and a.size >= 2 * _BLOCK_ELEMS
+
+
+def sum_in_order(parts, shape, dtype):
+    """The sum of per-piece partial results of ``shape`` (a convolution's weight gradient per
+    chunk), added in piece order whatever thread computed each (into the first: the parts are
+    the caller's scratch); zeros when there is no piece (an empty batch)."""
+    if not parts:
+        return np.zeros(shape, dtype)
+    total = parts[0]
+    for p in parts[1:]:
+        total += p
+    return total
 
 
 def blocks(n, elems_per_item, max_blocks=8):

@@ -35,7 +35,7 @@ import itertools
 import numpy as np
 
 from .._tensor import Tensor
-from .._threads import parallel_for
+from .._threads import parallel_for, sum_in_order
 from .linalg import _gemm
 from ..autograd.function import ArrayFunction, graft
 from ._buffers import scratch
@@ -151,17 +151,6 @@ def _partial(G, rows, cols, dtype):
     return np.empty((G, rows, cols), np.float32 if dtype == np.float16 else dtype)
 
 
-def _sum_in_order(parts, shape, dtype):
-    """The sum of per-chunk partial results ``shape``, added in chunk order (independent of the
-    threads); zeros for an empty batch (no chunk)."""
-    if not parts:
-        return np.zeros(shape, dtype)
-    total = parts[0]
-    for p in parts[1:]:
-        total += p
-    return total
-
-
 def _as_nckp(cols, nd):
     """The ``(N, C, *k, *out)`` view of a ``(C, *k, N, *out)`` column buffer."""
     return np.moveaxis(cols, 1 + nd, 0)
@@ -236,13 +225,13 @@ class ConvNd(ArrayFunction):
         stride, pad_lo, dil, G, out = geom
         N, C = x.shape[:2]
         O, k, nd = w.shape[0], w.shape[2:], w.ndim - 2
-        blocks, padded = _plan(k, geom, x.shape[2:])
         ctx.save_for_backward(x, w)
-        ctx.geom, ctx.blocks, ctx.padded = geom, blocks, padded
+        ctx.geom, ctx.blocks = geom, None           # blocks: made by the NumPy path when it runs
         plan = _onednn_plan(x, w, geom)
         if plan is not None:
             return plan.forward(np.ascontiguousarray(x), np.ascontiguousarray(w),
                                 None if b is None else np.ascontiguousarray(b))
+        blocks, padded = ctx.blocks, ctx.padded = _plan(k, geom, x.shape[2:])
         P, Kg = int(np.prod(out)), (C // G) * int(np.prod(k))
         w3 = w.reshape(G, O // G, Kg)
         y = np.empty((N, O) + tuple(out), x.dtype)
@@ -286,6 +275,8 @@ class ConvNd(ArrayFunction):
             return gx, gw, gb, None
         N, C = x.shape[:2]
         O, k, nd = w.shape[0], w.shape[2:], w.ndim - 2
+        if ctx.blocks is None:      # the forward ran on oneDNN (since disabled, or refused)
+            ctx.blocks, ctx.padded = _plan(k, ctx.geom, x.shape[2:])
         P, Kg = int(np.prod(out)), (C // G) * int(np.prod(k))
         w3 = w.reshape(G, O // G, Kg)
         # grad_input as a convolution of the gradient (stride 1, O <= C; see _grad_input_conv) or
@@ -322,7 +313,7 @@ class ConvNd(ArrayFunction):
                 _col2im(_as_nckp(gc, nd), gx[n0:n0 + m], ctx.blocks)
         if nw or col2im:
             parallel_for(chunk, nchunks)
-        gw = _sum_in_order(gw_parts, (G, O // G, Kg), w.dtype) if nw else None
+        gw = sum_in_order(gw_parts, (G, O // G, Kg), w.dtype) if nw else None
         gb = g.reshape(N, O, P).sum(-1).sum(0) if nbias else None    # the contiguous axis first
         return gx, (gw.reshape(w.shape).astype(w.dtype, copy=False) if nw else None), gb, None
 
@@ -342,18 +333,30 @@ class ConvNd(ArrayFunction):
 def _onednn_plan(x, w, geom):
     """oneDNN's plan for this float32 convolution when it is enabled and installed, else None
     (then the NumPy code here runs; see ``flambeau/_onednn.py``)."""
-    if not _mkldnn.enabled or x.dtype != np.float32 or w.dtype != np.float32 or x.shape[0] == 0 or x.size == 0:
+    if not _onednn_wanted(x, w):
         return None
     return _onednn.conv_plan(x.shape, w.shape, geom)
+
+
+def _onednn_wanted(x, w):
+    """Whether oneDNN should take this convolution: enabled, float32, a non-empty input."""
+    return _mkldnn.enabled and x.dtype == np.float32 and w.dtype == np.float32 and x.size > 0
 
 
 def _onednn_transposed_plan(x, w, geom):
     """oneDNN's plan for a float32 transposed convolution x (N, Cin, *in) -> (N, Cout, *out): the
     plan of the convolution it is the adjoint of, from (N, Cout, *out) back to x's shape."""
     stride, pad_lo, dil, G, out = geom
-    if not _mkldnn.enabled or x.dtype != np.float32 or w.dtype != np.float32 or x.size == 0:
+    if not _onednn_wanted(x, w):
         return None
     return _onednn.conv_plan((x.shape[0], w.shape[1] * G) + tuple(out), w.shape, (stride, pad_lo, dil, G, x.shape[2:]))
+
+
+def _adjoint_plan(k, geom, ins):
+    """The im2col blocks of a transposed convolution x (N, Cin, *ins) -> (N, Cout, *out): those
+    of the convolution from ``out`` back to ``ins`` that it is the adjoint of."""
+    stride, pad_lo, dil, G, out = geom
+    return _plan(k, (stride, pad_lo, dil, G, ins), out)
 
 
 def _plan(k, geom, ins):
@@ -461,17 +464,16 @@ class ConvTransposeNd(ArrayFunction):
         Cout = w.shape[1] * G
         ins = x.shape[2:]
         Pin, Kg = int(np.prod(ins)), w.shape[1] * int(np.prod(k))
-        blocks = _blocks(k, stride, dil, pad_lo, out, ins)
         ctx.save_for_backward(x, w)
-        ctx.geom, ctx.blocks = geom, blocks
-        ctx.padded = len(blocks) < int(np.prod(k)) or any(
-            (o.stop - o.start) < n for _, osl, _ in blocks for o, n in zip(osl, ins))
+        ctx.geom, ctx.blocks = geom, None           # blocks: made by the NumPy path when it runs
         plan = _onednn_transposed_plan(x, w, geom)
         if plan is not None:         # the input gradient of the convolution from y's shape to x's
             y = plan.backward_data(np.ascontiguousarray(x), np.ascontiguousarray(w))
             if b is not None:
                 y += b.reshape((Cout,) + (1,) * nd)
             return y
+        ctx.blocks, ctx.padded = _adjoint_plan(k, geom, ins)
+        blocks = ctx.blocks
         w3 = w.reshape(G, Cin // G, Kg)
         y = np.zeros((N, Cout) + tuple(out), x.dtype)
         parts = _chunks(N, Cout * int(np.prod(k)) * Pin * x.itemsize)
@@ -503,6 +505,8 @@ class ConvTransposeNd(ArrayFunction):
             gw = plan.backward_weights(g, np.ascontiguousarray(x), False)[0] if nw else None
             gb = g.sum(axis=(0,) + tuple(range(2, g.ndim))) if nbias else None
             return gx, gw, gb, None
+        if ctx.blocks is None:      # the forward ran on oneDNN (since disabled, or refused)
+            ctx.blocks, ctx.padded = _adjoint_plan(k, ctx.geom, ins)
         Pin, Kg = int(np.prod(ins)), w.shape[1] * int(np.prod(k))
         w3 = w.reshape(G, Cin // G, Kg)
         gx = np.empty(x.shape, x.dtype) if nx else None
@@ -523,7 +527,7 @@ class ConvTransposeNd(ArrayFunction):
                 xt = np.ascontiguousarray(np.moveaxis(x[n0:n0 + m], 1, 0)).reshape(G, Cin // G, m * Pin)
                 gw_parts[i] = _gemm(c3, xt.transpose(0, 2, 1), out=_partial(G, Kg, Cin // G, x.dtype)).transpose(0, 2, 1)
         parallel_for(chunk, nchunks)
-        gw = _sum_in_order(gw_parts, (G, Cin // G, Kg), w.dtype) if nw else None
+        gw = sum_in_order(gw_parts, (G, Cin // G, Kg), w.dtype) if nw else None
         gb = g.sum(axis=(0,) + tuple(range(2, g.ndim))) if nbias else None
         return gx, (gw.reshape(w.shape).astype(w.dtype, copy=False) if nw else None), gb, None
 

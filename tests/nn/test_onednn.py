@@ -312,3 +312,25 @@ def test_onednn_plan_cache_is_bounded(monkeypatch):
     plan = next(iter(_onednn._plans.values()))
     name = _onednn.impl_name(plan._chunk(plan.x_shape[0]).forward_prims(False)[0])
     assert isinstance(name, str) and name != "?"      # e.g. jit:avx512_core, or a gemm: fallback
+
+
+@needs_onednn
+@pytest.mark.parametrize("transposed", [False, True])
+def test_backward_after_disabling_onednn_uses_numpy(transposed, monkeypatch):
+    """A forward on oneDNN, then a backward with oneDNN switched off: the NumPy backward makes the
+    im2col geometry the oneDNN forward skipped."""
+    x, w, b = _case((4, 3, 9, 9), (6, 3, 3, 3))
+    if transposed:                                  # (Cin, Cout, k): 6 -> 3 channels
+        x, b = _case((4, 6, 9, 9), (6, 3, 3, 3))[0], b[:3].copy()
+
+    def run(lib, between=lambda: None):
+        f = lib.nn.functional.conv_transpose2d if transposed else lib.nn.functional.conv2d
+        xt, wt, bt = (lib.tensor(a, requires_grad=True) for a in (x, w, b))
+        y = f(xt, wt, bt, 2, 1)
+        between()
+        y.backward(lib.tensor(np.cos(np.arange(y.numel(), dtype=np.float64)).reshape(tuple(y.shape)).astype(np.float32)))
+        return [y.detach().numpy(), xt.grad.numpy(), wt.grad.numpy(), bt.grad.numpy()]
+    monkeypatch.setattr(mkldnn, "enabled", True)
+    ours = run(flambeau, lambda: monkeypatch.setattr(mkldnn, "enabled", False))
+    for a, t in zip(ours, run(torch)):
+        close(a, t)
